@@ -1,0 +1,295 @@
+"""check_grpc_health: judge a server's grpc.health.v1.Health answers.
+
+A drop-in for grpc-health-probe (same flags, single-dash spellings accepted) that adds
+Nagios states, several services in one run, per-status state mapping, Watch until
+SERVING, List (gRFC A90), performance data and the collector output formats.
+"""
+
+import argparse
+import re
+import sys
+
+from nagiosplugin import Metric, Resource, Summary
+from nagiosplugin.state import ServiceState
+
+from checks import __version__
+from checks.contexts import ThresholdContext, VerdictContext
+from checks.options import UsageError, parse_duration
+from checks.report import Report, evaluate
+from checks.runtime import CheckProgram
+from checks.runtime import main as run_main
+from checks.thresholds import Critical, Ok, Unknown, parse_state, parse_threshold
+from probes.deadline import Deadline
+
+SERVER = "(server)"  # how the empty service name, the whole server, is shown
+_HEADER_NAME = re.compile(r"^[0-9a-z_.\-]+$")
+
+EPILOG = """\
+states:
+  SERVING is OK. NOT_SERVING, UNKNOWN and SERVICE_UNKNOWN are CRITICAL unless mapped
+  with --state-not-serving, --state-unknown, --state-service-unknown. A service the
+  server does not know (NOT_FOUND) and a server without the health service
+  (UNIMPLEMENTED) are CRITICAL. A refused, unresolvable or silent target is CRITICAL,
+  or --timeout-state. Several --service: each is judged and reported, the worst wins.
+
+exit codes:
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for invalid arguments).
+  --probe: 0 for OK and WARNING, 1 otherwise. --format influx|prometheus: always 0.
+
+examples:
+  check_grpc_health --addr 127.0.0.1:50051
+  check_grpc_health -addr=localhost:50051 -service=payments -service=orders
+  check_grpc_health --addr api:443 --tls --tls-ca-cert ca.pem --tls-client-cert c.pem \\
+      --tls-client-key c.key --probe
+  check_grpc_health --addr unix:///run/app.sock --wait -t 30
+"""
+
+
+def _names(*names: str) -> list[str]:
+    """``--name`` plus grpc-health-probe's ``-name`` spelling."""
+    return [f"--{name}" for name in names] + [f"-{name}" for name in names]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Go's flag package, and so grpc-health-probe, also takes -help and -version.
+    parser.add_argument("-help", action="help", help=argparse.SUPPRESS)
+    parser.add_argument("-version", action="version", help=argparse.SUPPRESS,
+                        version=f"{parser.prog} (healthprobes) {__version__}")
+
+    target = parser.add_argument_group(
+        "target (grpc-health-probe's flags; -flag and -flag=value spellings work too)")
+    target.add_argument(*_names("addr"), required=True, metavar="ADDRESS",
+                        help="host:port, [ipv6]:port, :port (this host) or unix:///path")
+    target.add_argument(*_names("service"), action="append", metavar="NAME",
+                        help="service to check; repeat for several (default: the whole "
+                             "server, the empty name)")
+    target.add_argument(*_names("connect-timeout"), type=parse_duration, default=1.0,
+                        metavar="DURATION", help="time to connect, TLS included "
+                                                 "(default: 1s; capped by -t)")
+    target.add_argument(*_names("rpc-timeout"), type=parse_duration, default=1.0,
+                        metavar="DURATION", help="time for each call (default: 1s; capped by -t)")
+    target.add_argument(*_names("rpc-header"), action="append", default=[],
+                        metavar="'NAME: VALUE'", help="metadata sent with every call; repeatable")
+    target.add_argument(*_names("user-agent"), default=f"check_grpc_health/{__version__}",
+                        metavar="TEXT", help="user agent (default: %(default)s)")
+    target.add_argument(*_names("gzip"), action="store_true", help="gzip-compress the calls")
+
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument(*_names("tls"), action="store_true", help="connect with TLS")
+    tls.add_argument(*_names("tls-ca-cert"), metavar="FILE",
+                     help="CA certificates to verify the server with (default: gRPC's roots)")
+    tls.add_argument(*_names("tls-client-cert"), metavar="FILE",
+                     help="client certificate for mutual TLS (with --tls-client-key)")
+    tls.add_argument(*_names("tls-client-key"), metavar="FILE", help="the client certificate's key")
+    tls.add_argument(*_names("tls-server-name"), metavar="NAME",
+                     help="name to verify the server's certificate against (and :authority)")
+    tls.add_argument(*_names("tls-no-verify"), action="store_true",
+                     help="do not verify the server's certificate (testing only)")
+
+    mode = parser.add_argument_group("what to ask")
+    mode.add_argument("--wait", action="store_true",
+                      help="keep connecting and watching (Watch RPC) until every service is "
+                           "SERVING or -t passes; for startup probes and init containers")
+    mode.add_argument("--list", action="store_true",
+                      help="judge every service the server lists (List RPC, gRFC A90)")
+
+    judge = parser.add_argument_group("judging")
+    for status, default in (("not-serving", "critical"), ("unknown", "critical"),
+                            ("service-unknown", "critical")):
+        judge.add_argument(f"--state-{status}", type=parse_state, default=parse_state(default),
+                           metavar="STATE", help=f"state for {status.upper().replace('-', '_')} "
+                                                 f"(default: {default})")
+    judge.add_argument("-w", "--warning", type=parse_threshold, metavar="RANGE",
+                       help="warning range for each call's time in seconds (e.g. 0.5)")
+    judge.add_argument("-c", "--critical", type=parse_threshold, metavar="RANGE",
+                       help="critical range for each call's time in seconds")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    name = name.strip().lower()
+    if not colon or not _HEADER_NAME.match(name):
+        raise UsageError(f"--rpc-header {text!r}: write 'name: value' (name of a-z, 0-9, -_.)")
+    if name.startswith("grpc-") or name in ("te", "content-type", "user-agent"):
+        raise UsageError(f"--rpc-header {name!r} is reserved by gRPC")
+    return name, value.strip()
+
+
+def normalize_address(address: str) -> str:
+    address = address.strip()
+    if address.startswith(":"):  # Go dials ":port" on this host; gRPC needs a name
+        return "localhost" + address
+    return address
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Reject what cannot work before connecting, as grpc-health-probe does."""
+    args.addr = normalize_address(args.addr)
+    if not args.addr:
+        raise UsageError("--addr must not be empty")
+    tls_flags = [flag for flag, value in (
+        ("--tls-ca-cert", args.tls_ca_cert), ("--tls-client-cert", args.tls_client_cert),
+        ("--tls-client-key", args.tls_client_key), ("--tls-server-name", args.tls_server_name),
+        ("--tls-no-verify", args.tls_no_verify)) if value]
+    if tls_flags and not args.tls:
+        raise UsageError(f"{', '.join(tls_flags)} {'needs' if len(tls_flags) == 1 else 'need'} "
+                         "--tls")
+    if args.tls_no_verify and (args.tls_ca_cert or args.tls_server_name):
+        raise UsageError("--tls-no-verify cannot go with --tls-ca-cert or --tls-server-name")
+    if bool(args.tls_client_cert) != bool(args.tls_client_key):
+        raise UsageError("--tls-client-cert and --tls-client-key go together")
+    if args.tls_no_verify and args.addr.startswith(("unix:", "unix-abstract:", "dns:", "ipv")):
+        raise UsageError("--tls-no-verify needs a host:port address")
+    if args.list and (args.service or args.wait):
+        raise UsageError("--list judges what the server lists: it cannot go with "
+                         "--service or --wait")
+    args.metadata = tuple(parse_header(header) for header in args.rpc_header)
+    args.services = list(dict.fromkeys(args.service or [""]))  # repeated names once
+
+
+class GrpcHealth(Resource):
+    """Connects once and asks every service; yields what it saw as metrics."""
+
+    def __init__(self, args: argparse.Namespace, deadline: Deadline) -> None:
+        self.args = args
+        self.deadline = deadline
+
+    @property
+    def name(self) -> str:
+        return "grpc_health"
+
+    def _target(self):
+        from probes.grpc_health import GrpcTarget, TlsOptions
+        from probes.tls import load_material
+
+        args = self.args
+        tls = None
+        if args.tls:
+            material = load_material(args.tls_ca_cert, args.tls_client_cert, args.tls_client_key)
+            tls = TlsOptions(material, args.tls_server_name, verify=not args.tls_no_verify)
+        return GrpcTarget(args.addr, tls, args.metadata, args.user_agent, args.gzip,
+                          args.connect_timeout, args.rpc_timeout)
+
+    def probe(self):
+        # Imported here: grpc is most of a run's start-up and --help needs none of it.
+        from probes.grpc_health import HealthClient, ServiceHealth
+
+        args = self.args
+        client = HealthClient(self._target(), self.deadline)
+        try:
+            yield Metric("connect_time", round(client.connect(wait=args.wait), 6), "s", min=0,
+                         context="connect_time")
+            if args.list:
+                answers, failure = client.list_services()
+                if failure is not None:
+                    code, _, detail = failure.partition(": ")
+                    answers = [ServiceHealth("List", None, code, detail)]
+            elif args.wait:
+                answers = [client.watch(service) for service in args.services]
+            else:
+                answers = client.check(args.services)
+        finally:
+            client.close(wait=False)  # the process ends right after the verdict
+        several = len(answers) > 1
+        for answer in answers:
+            name = answer.service or SERVER
+            yield Metric(name, answer, context="health")
+            if answer.status is not None:
+                label = f"rpc_time_{name}" if several else "rpc_time"
+                yield Metric(label, round(answer.seconds, 6), "s", min=0, context="rpc_time")
+
+
+def judge_answer(args: argparse.Namespace):
+    status_states: dict[str, ServiceState] = {
+        "SERVING": Ok, "NOT_SERVING": args.state_not_serving, "UNKNOWN": args.state_unknown,
+        "SERVICE_UNKNOWN": args.state_service_unknown}
+
+    def judge(metric: Metric) -> tuple[ServiceState, str]:
+        answer, name = metric.value, metric.name
+        if answer.status is not None:
+            text = f"{name}: {answer.status}"
+            if len(answer.changes) > 1:
+                text += f" (watched: {' -> '.join(answer.changes)})"
+            if args.wait and answer.status != "SERVING":
+                text += f", still not SERVING after {answer.seconds:.1f}s"
+            return status_states.get(answer.status, Critical), text
+        detail = f": {answer.detail}" if answer.detail else ""
+        if answer.code == "NOT_FOUND":
+            return Critical, f"{name}: not registered with the health service (NOT_FOUND)"
+        if answer.code == "UNIMPLEMENTED":
+            if name == "List":
+                return Unknown, ("the server does not implement List (gRFC A90); "
+                                 "name the services with --service instead")
+            return Critical, "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED)"
+        if answer.code == "DEADLINE_EXCEEDED":
+            return args.timeout_state, f"{name}: no answer in time (DEADLINE_EXCEEDED)"
+        if answer.code == "UNAVAILABLE":
+            return args.timeout_state, f"{name}: server unavailable (UNAVAILABLE{detail})"
+        return Critical, f"{name}: call failed with {answer.code}{detail}"
+
+    return judge
+
+
+class GrpcSummary(Summary):
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def _health(self, results) -> list:
+        return [result for result in results if result.metric.context == "health"]
+
+    def ok(self, results) -> str:
+        health = self._health(results)
+        if len(health) == 1:
+            return f"{self.args.addr} {health[0]}"
+        return f"{self.args.addr}: all {len(health)} services SERVING"
+
+    def problem(self, results) -> str:
+        worst = results.first_significant
+        bad = [result for result in results if int(result.state) > 0]
+        more = f" (+{len(bad) - 1} more not OK)" if len(bad) > 1 else ""
+        return f"{self.args.addr} {worst}{more}"
+
+    def verbose(self, results) -> list[str]:
+        health = self._health(results)
+        lines = []
+        if len(health) > 1 or self.args.verbose:
+            for result in health:
+                answer = result.metric.value
+                timing = f" in {answer.seconds * 1000:.1f} ms" if answer.status else ""
+                lines.append(f"{str(result.state).upper()}: {result}{timing}")
+        if self.args.verbose:
+            for result in results:
+                if result.metric.context == "connect_time":
+                    security = ("TLS, server not verified" if self.args.tls_no_verify
+                                else "TLS" if self.args.tls else "plaintext")
+                    lines.append(f"connected to {self.args.addr} ({security}) in "
+                                 f"{result.metric.value * 1000:.1f} ms")
+        return lines
+
+
+def run(args: argparse.Namespace, deadline: Deadline) -> Report:
+    return evaluate(
+        "grpc_health", args.addr, [GrpcHealth(args, deadline)],
+        [ThresholdContext("connect_time"), VerdictContext("health", judge_answer(args)),
+         ThresholdContext("rpc_time", args.warning, args.critical)],
+        GrpcSummary(args))
+
+
+PROGRAM = CheckProgram(
+    name="grpc_health",
+    prog="check_grpc_health",
+    description="Check a gRPC server's standard health service (grpc.health.v1.Health).",
+    add_arguments=add_arguments,
+    validate=validate,
+    run=run,
+    target=lambda args: args.addr,
+    epilog=EPILOG,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(PROGRAM, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Printing a Report: Nagios plugin text, JSON, influx line protocol, Prometheus text."""
+
+import json
+
+from checks.perfdata import clean_label, format_number, format_range, is_finite, render_all
+from checks.report import Report, metric_name
+from checks.thresholds import state_name
+
+FORMATS = ("nagios", "json", "influx", "prometheus")
+COLLECTOR_FORMATS = ("influx", "prometheus")  # Categraf: exit 0, state as a metric
+
+NAGIOS_OUTPUT_LIMIT = 8000  # Nagios 4 cuts plugin output at 8 KB
+PROBE_OUTPUT_LIMIT = 1024  # the kubelet keeps 10 KB; one line is what an event needs
+
+
+def render(report: Report, fmt: str, probe: bool = False) -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "influx":
+        return render_influx(report)
+    if fmt == "prometheus":
+        return render_prometheus(report)
+    return render_nagios(report, probe)
+
+
+def _one_line(text: str) -> str:
+    # '|' starts perfdata for every Nagios parser; a newline ends the status line.
+    return " ".join(text.replace("|", "/").split())
+
+
+def render_nagios(report: Report, probe: bool = False) -> str:
+    status = f"{report.check.upper()} {state_name(report.state)}"
+    if report.summary:
+        status += f" - {_one_line(report.summary)}"
+    perfdata = render_all(report.perfdata)
+    if perfdata:
+        status += f" | {perfdata}"
+    if probe:
+        return status[:PROBE_OUTPUT_LIMIT] + "\n"
+    lines = [status]
+    size = len(status)
+    for index, line in enumerate(report.details):
+        line = line.replace("|", "/")
+        if size + len(line) + 1 > NAGIOS_OUTPUT_LIMIT - 40:
+            lines.append(f"... {len(report.details) - index} more lines left out")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines) + "\n"
+
+
+def _result_rows(report: Report) -> list[tuple[str, str, int, str]]:
+    return [(metric_name(result, report.check), state_name(result.state), int(result.state),
+             str(result)) for result in report.results]
+
+
+def render_json(report: Report) -> str:
+    document = {
+        "check": report.check,
+        "target": report.target,
+        "state": state_name(report.state),
+        "state_code": int(report.state),
+        "summary": report.summary,
+        "details": report.details,
+        "results": [{"name": name, "state": state, "state_code": code, "text": text}
+                    for name, state, code, text in _result_rows(report)],
+        "perfdata": [{
+            "label": clean_label(perf.label),
+            "value": perf.value if is_finite(perf.value) else None,
+            "uom": perf.uom or "",
+            "warn": format_range(perf.warn or None),
+            "crit": format_range(perf.crit or None),
+            "min": perf.min if is_finite(perf.min) else None,
+            "max": perf.max if is_finite(perf.max) else None,
+        } for perf in report.perfdata],
+    }
+    return json.dumps(document, sort_keys=False) + "\n"
+
+
+def _influx_tag(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _influx_string(text: str) -> str:
+    return '"' + _one_line(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _influx_tags(pairs: dict[str, str]) -> str:
+    # An empty tag value is invalid line protocol: leave such tags out.
+    return "".join(f",{key}={_influx_tag(value)}" for key, value in pairs.items() if value)
+
+
+def render_influx(report: Report) -> str:
+    base = {"check": report.check, "target": report.target}
+    lines = [f"healthprobes{_influx_tags(base)} state={int(report.state)}i,"
+             f"state_text={_influx_string(state_name(report.state))},"
+             f"summary={_influx_string(report.summary)}"]
+    for name, _, code, _ in _result_rows(report):
+        lines.append(f"healthprobes_result{_influx_tags({**base, 'item': name})} state={code}i")
+    for perf in report.perfdata:
+        if not is_finite(perf.value):
+            continue  # line protocol has no NaN or infinity
+        tags = _influx_tags({**base, "label": clean_label(perf.label), "uom": perf.uom or ""})
+        fields = [f"value={format_number(float(perf.value))}"]
+        for key, threshold in (("warn", perf.warn), ("crit", perf.crit)):
+            if threshold:
+                fields.append(f"{key}={_influx_string(format_range(threshold))}")
+        lines.append(f"healthprobes_perfdata{tags} {','.join(fields)}")
+    return "\n".join(lines) + "\n"
+
+
+def _prom_value(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return format_number(value)
+
+
+def _prom_labels(pairs: dict[str, str]) -> str:
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return "{" + ",".join(f'{key}="{escape(value)}"' for key, value in pairs.items()) + "}"
+
+
+def render_prometheus(report: Report) -> str:
+    base = {"check": report.check, "target": report.target}
+    lines = [
+        "# HELP healthprobes_state Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        "# TYPE healthprobes_state gauge",
+        f"healthprobes_state{_prom_labels(base)} {int(report.state)}",
+        "# HELP healthprobes_result_state State of each item the check judged.",
+        "# TYPE healthprobes_result_state gauge",
+    ]
+    lines += [f"healthprobes_result_state{_prom_labels({**base, 'item': name})} {code}"
+              for name, _, code, _ in _result_rows(report)]
+    if report.perfdata:
+        lines += ["# HELP healthprobes_perfdata Performance data of the check, by label and unit.",
+                  "# TYPE healthprobes_perfdata gauge"]
+        seen: set[str] = set()
+        for perf in report.perfdata:
+            labels = _prom_labels({**base, "label": clean_label(perf.label),
+                                   "uom": perf.uom or ""})
+            if labels not in seen:  # a repeated series would make the whole scrape invalid
+                seen.add(labels)
+                lines.append(f"healthprobes_perfdata{labels} {_prom_value(float(perf.value))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""TLS material: read certificate files once, fail early and clearly on bad ones.
+
+Shared by every probe that speaks TLS. gRPC aborts the whole interpreter on an
+incomplete or unreadable key pair, and an unreadable CA file otherwise surfaces as
+a vague handshake failure, so everything is checked here before a connection starts.
+"""
+
+from dataclasses import dataclass
+
+from probes.errors import ProbeError
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """PEM bytes for one TLS client; None means "not given"."""
+
+    ca_cert: bytes | None = None
+    client_cert: bytes | None = None
+    client_key: bytes | None = None
+    # Paths are kept for libraries that want files (ssl, requests); never printed with data.
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+
+
+def _read_pem(path: str, what: str, marker: bytes) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(1 << 20)  # a PEM bundle larger than 1 MiB is not a PEM bundle
+    except OSError as error:
+        raise ProbeError("", f"cannot read {what} {path}: {error.strerror}",
+                         ProbeError.CONFIG) from None
+    if marker not in data:
+        raise ProbeError("", f"{what} {path} is not PEM (no {marker.decode()} block)",
+                         ProbeError.CONFIG)
+    return data
+
+
+def load_material(ca_path: str | None, cert_path: str | None,
+                  key_path: str | None) -> TlsMaterial:
+    """Read and sanity-check the files; a client certificate needs its key and vice versa."""
+    if bool(cert_path) != bool(key_path):
+        raise ProbeError("", "a client certificate and its key go together: give both or neither",
+                         ProbeError.CONFIG)
+    ca = _read_pem(ca_path, "CA certificate", b"-----BEGIN CERTIFICATE-----") if ca_path else None
+    cert = key = None
+    if cert_path and key_path:
+        cert = _read_pem(cert_path, "client certificate", b"-----BEGIN CERTIFICATE-----")
+        key = _read_pem(key_path, "client key", b"PRIVATE KEY-----")
+        _check_pair(cert_path, key_path)
+    return TlsMaterial(ca, cert, key, ca_path, cert_path, key_path)
+
+
+def _check_pair(cert_path: str, key_path: str) -> None:
+    import ssl  # only where a client certificate is used
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_path, key_path)
+    except ssl.SSLError as error:
+        raise ProbeError("", f"client key {key_path} does not match certificate {cert_path} "
+                         f"({error.reason or error})", ProbeError.CONFIG) from None
+
+
+_SSL_REASONS = {
+    "WRONG_VERSION_NUMBER": "the server does not speak TLS",
+    "CERTIFICATE_VERIFY_FAILED": "the server's certificate is not trusted",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust our client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected our client certificate",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server requires a client certificate",
+}
+
+
+def describe_ssl_error(error: BaseException) -> str:
+    """A short reason from an ssl exception, without the library's noise."""
+    detail = getattr(error, "verify_message", None)
+    if detail:
+        return str(detail)
+    reason = getattr(error, "reason", None)
+    if reason:
+        return _SSL_REASONS.get(reason, reason.replace("_", " ").lower())
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
