@@ -190,12 +190,13 @@ class GrpcHealth(Resource):
                 answers = client.check(args.services)
         finally:
             client.close(wait=False)  # the process ends right after the verdict
-        several = len(answers) > 1
+        # One List call answers for every service: its time is reported once.
+        per_service_time = len(answers) > 1 and not args.list
         for answer in answers:
-            name = answer.service or SERVER
-            yield Metric(name, answer, context="health")
+            yield Metric(answer.service or SERVER, answer, context="health")
+        for answer in answers[:None if per_service_time else 1]:
             if answer.status is not None:
-                label = f"rpc_time_{name}" if several else "rpc_time"
+                label = f"rpc_time_{answer.service or 'server'}" if per_service_time else "rpc_time"
                 yield Metric(label, round(answer.seconds, 6), "s", min=0, context="rpc_time")
 
 

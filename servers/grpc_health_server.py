@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -16,9 +17,10 @@ STATUS = health_pb2.HealthCheckResponse
 class RecordingHealthServicer(health.HealthServicer):
     """The library's servicer, remembering the metadata each call brought."""
 
-    def __init__(self, with_list: bool = False) -> None:
+    def __init__(self, with_list: bool = False, check_delay: float = 0.0) -> None:
         super().__init__()
         self.metadata_seen: list[dict[str, str]] = []
+        self._check_delay = check_delay  # a handler that is slow to answer
         self._with_list = with_list
         self._statuses: dict[str, int] = {"": STATUS.SERVING}
 
@@ -27,6 +29,8 @@ class RecordingHealthServicer(health.HealthServicer):
 
     def Check(self, request, context):
         self._remember(context)
+        if self._check_delay:
+            time.sleep(self._check_delay)
         return super().Check(request, context)
 
     def Watch(self, request, context, send_response_callback=None):
@@ -60,13 +64,13 @@ class RunningServer:
 
 @contextmanager
 def health_server(address: str = "127.0.0.1:0", *, statuses: dict[str, str] | None = None,
-                  with_health: bool = True, with_list: bool = False,
+                  with_health: bool = True, with_list: bool = False, check_delay: float = 0.0,
                   credentials: grpc.ServerCredentials | None = None) -> Iterator[RunningServer]:
     """Start a server on ``address`` (port 0 picks one; ``unix:`` paths work) and stop it."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     servicer = None
     if with_health:
-        servicer = RecordingHealthServicer(with_list=with_list)
+        servicer = RecordingHealthServicer(with_list=with_list, check_delay=check_delay)
         for name, status in (statuses or {}).items():
             servicer.set(name, STATUS.ServingStatus.Value(status))
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

@@ -79,6 +79,7 @@ def test_several_services_worst_wins_each_reported(server):
     assert perf_labels == ["connect_time", "rpc_time_up", "rpc_time_down"]
     all_up = check("--addr", server.address, "--service", "up", "--service", "")
     assert all_up.code == 0 and "all 2 services SERVING" in all_up.first_line
+    assert "rpc_time_server=" in all_up.first_line
 
 
 def test_response_time_thresholds(server):
@@ -130,6 +131,8 @@ def test_list_judges_every_listed_service():
     assert run.code == 2
     assert "b: NOT_SERVING" in run.first_line
     assert "OK: a: SERVING" in run.out
+    perf_labels = [item.split("=")[0] for item in run.first_line.split(" | ")[1].split()]
+    assert perf_labels == ["connect_time", "rpc_time"]  # one List call, timed once
 
 
 def test_list_unimplemented_is_unknown(server):
@@ -156,6 +159,17 @@ def test_silent_listener_ends_inside_timeout():
     assert "no gRPC connection within" in run.first_line
     assert run.seconds < 1.3  # -t 1: the verdict comes before a kubelet would kill us
     assert_clean(run)
+
+
+def test_server_that_never_answers_the_call():
+    with health_server(check_delay=3) as slow:
+        run = check("--addr", slow.address, "--rpc-timeout", "300ms")
+        softer = check("--addr", slow.address, "--rpc-timeout", "300ms",
+                       "--timeout-state", "warning")
+    assert run.code == 2
+    assert "(server): no answer in time (DEADLINE_EXCEEDED)" in run.first_line
+    assert run.seconds < 2.5  # the call's own timeout, not the handler's 3 s
+    assert softer.code == 1
 
 
 def test_unknown_host_is_critical():

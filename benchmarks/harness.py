@@ -1,0 +1,63 @@
+"""Timing and memory of whole commands, the way a scheduler sees them: fork to exit."""
+
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_rss_kib: int
+    exit_code: int
+
+
+def run_once(command: list[str]) -> Sample:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Sample(elapsed, usage.ru_maxrss, process.returncode)
+
+
+@dataclass
+class Summary:
+    name: str
+    median_ms: float
+    p90_ms: float
+    median_rss_mib: float
+    exit_codes: set[int]
+
+
+def compare(commands: dict[str, list[str]], runs: int, warmup: int = 3) -> dict[str, Summary]:
+    """Run the commands interleaved (so drift hits all alike) and summarize each."""
+    for command in commands.values():
+        for _ in range(warmup):
+            run_once(command)
+    samples: dict[str, list[Sample]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(run_once(command))
+    result = {}
+    for name, taken in samples.items():
+        times = sorted(sample.seconds * 1000 for sample in taken)
+        result[name] = Summary(
+            name, statistics.median(times), times[int(len(times) * 0.9) - 1],
+            statistics.median(sample.peak_rss_kib for sample in taken) / 1024,
+            {sample.exit_code for sample in taken})
+    return result
+
+
+def print_table(results: dict[str, Summary], baseline: str) -> None:
+    base = results[baseline]
+    print(f"{'command':34} {'median ms':>10} {'p90 ms':>8} {'RSS MiB':>8} "
+          f"{'time x':>7} {'mem x':>6}  exit")
+    for summary in results.values():
+        print(f"{summary.name:34} {summary.median_ms:10.1f} {summary.p90_ms:8.1f} "
+              f"{summary.median_rss_mib:8.1f} {summary.median_ms / base.median_ms:7.2f} "
+              f"{summary.median_rss_mib / base.median_rss_mib:6.2f}  "
+              f"{','.join(map(str, sorted(summary.exit_codes)))}")
