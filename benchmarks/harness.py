@@ -10,6 +10,7 @@ from dataclasses import dataclass
 @dataclass
 class Sample:
     seconds: float
+    cpu_seconds: float  # user + system: steadier than wall time on a busy machine
     peak_rss_kib: int
     exit_code: int
 
@@ -21,7 +22,7 @@ def run_once(command: list[str]) -> Sample:
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(elapsed, usage.ru_maxrss, process.returncode)
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, process.returncode)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Summary:
     name: str
     median_ms: float
     p90_ms: float
+    median_cpu_ms: float
     median_rss_mib: float
     exit_codes: set[int]
 
@@ -47,17 +49,21 @@ def compare(commands: dict[str, list[str]], runs: int, warmup: int = 3) -> dict[
         times = sorted(sample.seconds * 1000 for sample in taken)
         result[name] = Summary(
             name, statistics.median(times), times[int(len(times) * 0.9) - 1],
+            statistics.median(sample.cpu_seconds * 1000 for sample in taken),
             statistics.median(sample.peak_rss_kib for sample in taken) / 1024,
             {sample.exit_code for sample in taken})
     return result
 
 
 def print_table(results: dict[str, Summary], baseline: str) -> None:
+    """Medians, and each one's ratio to the baseline's ("x" columns)."""
     base = results[baseline]
-    print(f"{'command':34} {'median ms':>10} {'p90 ms':>8} {'RSS MiB':>8} "
-          f"{'time x':>7} {'mem x':>6}  exit")
+    print(f"{'command':34} {'wall ms':>8} {'p90 ms':>7} {'CPU ms':>7} {'RSS MiB':>8} "
+          f"{'wall x':>7} {'CPU x':>6} {'mem x':>6}  exit")
     for summary in results.values():
-        print(f"{summary.name:34} {summary.median_ms:10.1f} {summary.p90_ms:8.1f} "
-              f"{summary.median_rss_mib:8.1f} {summary.median_ms / base.median_ms:7.2f} "
+        print(f"{summary.name:34} {summary.median_ms:8.1f} {summary.p90_ms:7.1f} "
+              f"{summary.median_cpu_ms:7.1f} {summary.median_rss_mib:8.1f} "
+              f"{summary.median_ms / base.median_ms:7.2f} "
+              f"{summary.median_cpu_ms / base.median_cpu_ms:6.2f} "
               f"{summary.median_rss_mib / base.median_rss_mib:6.2f}  "
               f"{','.join(map(str, sorted(summary.exit_codes)))}")

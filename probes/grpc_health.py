@@ -19,11 +19,10 @@ from probes.tls import TlsMaterial
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
-from grpc_health.v1 import health_pb2
+
+from probes import health_wire
 
 SERVICE = "grpc.health.v1.Health"
-STATUS_NAMES = {value: name for name, value in
-                health_pb2.HealthCheckResponse.ServingStatus.items()}
 
 
 @dataclass(frozen=True)
@@ -195,25 +194,23 @@ class HealthClient:
 
     # -- calls -----------------------------------------------------------------------
 
-    def _method(self, name: str, response_type: type, stream: bool = False):
+    def _method(self, name: str, decode, stream: bool = False):
         factory = self.channel.unary_stream if stream else self.channel.unary_unary
-        return factory(f"/{SERVICE}/{name}",
-                       request_serializer=_serialize,
-                       response_deserializer=response_type.FromString)
+        return factory(f"/{SERVICE}/{name}", request_serializer=None, response_deserializer=decode)
 
     def _check_call(self, service: str, timeout: float, wait_for_ready: bool = True):
-        return self._method("Check", health_pb2.HealthCheckResponse)(
-            health_pb2.HealthCheckRequest(service=service), timeout=timeout,
+        return self._method("Check", health_wire.decode_check_response)(
+            health_wire.encode_check_request(service), timeout=timeout,
             metadata=self.target.metadata or None, wait_for_ready=wait_for_ready)
 
     def check(self, services: list[str]) -> list[ServiceHealth]:
         """Ask every service at once over the one connection."""
-        call = self._method("Check", health_pb2.HealthCheckResponse)
+        call = self._method("Check", health_wire.decode_check_response)
         timeout = self.deadline.cap(self.target.rpc_timeout)
         started = time.monotonic()
         pending = []
         for service in services:
-            future = call.future(health_pb2.HealthCheckRequest(service=service),
+            future = call.future(health_wire.encode_check_request(service),
                                  timeout=timeout, metadata=self.target.metadata or None)
             # Each call's own time, taken when its answer arrives, not when we look.
             done_at: list[float] = []
@@ -222,8 +219,7 @@ class HealthClient:
         answers = []
         for service, future, done_at in pending:
             try:
-                response = future.result()
-                status, code, detail = STATUS_NAMES.get(response.status, "UNKNOWN"), "OK", ""
+                status, code, detail = future.result(), "OK", ""
             except grpc.RpcError as error:
                 status, code, detail = None, error.code().name, error.details() or ""
             finished = done_at[0] if done_at else time.monotonic()
@@ -234,13 +230,13 @@ class HealthClient:
         """Follow Watch until the service is SERVING or the deadline passes."""
         started = time.monotonic()
         seen: list[str] = []
-        stream = self._method("Watch", health_pb2.HealthCheckResponse, stream=True)(
-            health_pb2.HealthCheckRequest(service=service), timeout=self.deadline.remaining(),
+        stream = self._method("Watch", health_wire.decode_check_response, stream=True)(
+            health_wire.encode_check_request(service), timeout=self.deadline.remaining(),
             metadata=self.target.metadata or None)
         code, detail = "OK", ""
         try:
-            for response in stream:
-                seen.append(STATUS_NAMES.get(response.status, "UNKNOWN"))
+            for status in stream:
+                seen.append(status)
                 if seen[-1] == "SERVING":
                     break
         except grpc.RpcError as error:
@@ -257,18 +253,14 @@ class HealthClient:
         """Every service the server reports (gRFC A90), or the call's failure code."""
         started = time.monotonic()
         try:
-            response = self._method("List", health_pb2.HealthListResponse)(
-                health_pb2.HealthListRequest(), timeout=self.deadline.cap(
+            statuses = self._method("List", health_wire.decode_list_response)(
+                health_wire.encode_list_request(), timeout=self.deadline.cap(
                     self.target.rpc_timeout), metadata=self.target.metadata or None)
         except grpc.RpcError as error:
             return [], f"{error.code().name}: {error.details() or ''}".rstrip(": ")
         seconds = time.monotonic() - started
-        return [ServiceHealth(name, STATUS_NAMES.get(answer.status, "UNKNOWN"), seconds=seconds)
-                for name, answer in sorted(response.statuses.items())], None
-
-
-def _serialize(message) -> bytes:
-    return message.SerializeToString()
+        return [ServiceHealth(name, status, seconds=seconds)
+                for name, status in sorted(statuses.items())], None
 
 
 # gRPC reports connection failures as free text; these are the forms it takes.
