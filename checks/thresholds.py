@@ -1,5 +1,7 @@
 """Nagios ranges and service states, as the options spell them."""
 
+import argparse
+
 from nagiosplugin import Critical, Ok, Range, Unknown, Warn
 from nagiosplugin.state import ServiceState
 
@@ -43,8 +45,6 @@ class Threshold(Range):
 
 def parse_threshold(text: str) -> Threshold:
     """An argparse type: a Nagios range such as ``10``, ``10:``, ``~:10``, ``@10:20``."""
-    import argparse
-
     try:
         return Threshold(text)
     except ValueError as error:
@@ -58,8 +58,6 @@ def parse_state(text: str) -> ServiceState:
     try:
         return STATES[text.lower()]
     except KeyError:
-        import argparse
-
         raise argparse.ArgumentTypeError(
             f"invalid state {text!r}: choose from {', '.join(STATES)}") from None
 

@@ -161,7 +161,8 @@ class HealthClient:
             self._check_call("", timeout=max(0.05, min(0.5, self.deadline.remaining())),
                              wait_for_ready=False)
         except grpc.RpcError as error:
-            kind, message = describe_connect_failure(error.details() or "")
+            kind, message = describe_connect_failure(error.details() or "",
+                                                     tls=self.target.tls is not None)
             if message:
                 if wait:
                     message = f"not reachable within {waited:.1f}s: {message}"
@@ -288,8 +289,13 @@ _CONNECT_FAILURES = (
 )
 
 
-def describe_connect_failure(details: str) -> tuple[str, str]:
+def describe_connect_failure(details: str, tls: bool = False) -> tuple[str, str]:
     """(kind, short message) for gRPC's description of a failed connection."""
+    if tls and "Socket closed" in details:
+        # Over TLS a server that hangs up has refused the handshake, most often for
+        # want of a client certificate (TLS 1.3 tells the client only by closing).
+        return ProbeError.TLS, ("the server closed the connection in the TLS handshake "
+                                "(does it require a client certificate? see --tls-client-cert)")
     for needle, kind, message in _CONNECT_FAILURES:
         if needle.lower() in details.lower():
             if kind == ProbeError.TLS and "Ssl handshake failed" in details:
