@@ -194,7 +194,8 @@ class GrpcHealth(Resource):
         per_service_time = len(answers) > 1 and not args.list
         for answer in answers:
             yield Metric(answer.service or SERVER, answer, context="health")
-        for answer in answers[:None if per_service_time else 1]:
+        timed = answers if per_service_time else answers[:1]
+        for answer in timed:
             if answer.status is not None:
                 label = f"rpc_time_{answer.service or 'server'}" if per_service_time else "rpc_time"
                 yield Metric(label, round(answer.seconds, 6), "s", min=0, context="rpc_time")
