@@ -5,24 +5,34 @@ Nagios states, several services in one run, per-status state mapping, Watch unti
 SERVING, List (gRFC A90), performance data and the collector output formats.
 """
 
-import argparse
-import re
+from __future__ import annotations
+
 import sys
 
-from nagiosplugin import Metric, Resource, Summary
-from nagiosplugin.state import ServiceState
-
 from checks import __version__
-from checks.contexts import ThresholdContext, VerdictContext
-from checks.options import UsageError, parse_duration
-from checks.report import Report, evaluate
+from checks.cli import (
+    APPEND,
+    FLAG,
+    HELP,
+    VERSION,
+    Group,
+    Option,
+    UsageError,
+    Values,
+    parse_duration,
+)
+from checks.model import Metric, Report, Result, Summary, ThresholdContext, VerdictContext, evaluate
+from checks.ranges import parse_range
 from checks.runtime import CheckProgram
 from checks.runtime import main as run_main
-from checks.thresholds import Critical, Ok, Unknown, parse_state, parse_threshold
-from probes.deadline import Deadline
+from checks.states import CRITICAL, OK, UNKNOWN, parse_state, state_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from probes.deadline import Deadline
 
 SERVER = "(server)"  # how the empty service name, the whole server, is shown
-_HEADER_NAME = re.compile(r"^[0-9a-z_.\-]+$")
+_HEADER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz_.-")
 
 EPILOG = """\
 states:
@@ -45,70 +55,68 @@ examples:
 """
 
 
-def _names(*names: str) -> list[str]:
-    """``--name`` plus grpc-health-probe's ``-name`` spelling."""
-    return [f"--{name}" for name in names] + [f"-{name}" for name in names]
+def _go(name: str, **kwargs: object) -> Option:
+    """``--name``, also spelled ``-name`` as grpc-health-probe (Go's flag package) takes it."""
+    return Option(f"--{name}", aliases=[f"-{name}"], **kwargs)  # type: ignore[arg-type]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Go's flag package, and so grpc-health-probe, also takes -help and -version.
-    parser.add_argument("-help", action="help", help=argparse.SUPPRESS)
-    parser.add_argument("-version", action="version", help=argparse.SUPPRESS,
-                        version=f"{parser.prog} (healthprobes) {__version__}")
-
-    target = parser.add_argument_group(
-        "target (grpc-health-probe's flags; -flag and -flag=value spellings work too)")
-    target.add_argument(*_names("addr"), required=True, metavar="ADDRESS",
-                        help="host:port, [ipv6]:port, :port (this host) or unix:///path")
-    target.add_argument(*_names("service"), action="append", metavar="NAME",
-                        help="service to check; repeat for several (default: the whole "
-                             "server, the empty name)")
-    target.add_argument(*_names("connect-timeout"), type=parse_duration, default=1.0,
-                        metavar="DURATION", help="time to connect, TLS included "
-                                                 "(default: 1s; capped by -t)")
-    target.add_argument(*_names("rpc-timeout"), type=parse_duration, default=1.0,
-                        metavar="DURATION", help="time for each call (default: 1s; capped by -t)")
-    target.add_argument(*_names("rpc-header"), action="append", default=[],
-                        metavar="'NAME: VALUE'", help="metadata sent with every call; repeatable")
-    target.add_argument(*_names("user-agent"), default=f"check_grpc_health/{__version__}",
-                        metavar="TEXT", help="user agent (default: %(default)s)")
-    target.add_argument(*_names("gzip"), action="store_true", help="gzip-compress the calls")
-
-    tls = parser.add_argument_group("TLS")
-    tls.add_argument(*_names("tls"), action="store_true", help="connect with TLS")
-    tls.add_argument(*_names("tls-ca-cert"), metavar="FILE",
-                     help="CA certificates to verify the server with (default: gRPC's roots)")
-    tls.add_argument(*_names("tls-client-cert"), metavar="FILE",
-                     help="client certificate for mutual TLS (with --tls-client-key)")
-    tls.add_argument(*_names("tls-client-key"), metavar="FILE", help="the client certificate's key")
-    tls.add_argument(*_names("tls-server-name"), metavar="NAME",
-                     help="name to verify the server's certificate against (and :authority)")
-    tls.add_argument(*_names("tls-no-verify"), action="store_true",
-                     help="do not verify the server's certificate (testing only)")
-
-    mode = parser.add_argument_group("what to ask")
-    mode.add_argument("--wait", action="store_true",
-                      help="keep connecting and watching (Watch RPC) until every service is "
-                           "SERVING or -t passes; for startup probes and init containers")
-    mode.add_argument("--list", action="store_true",
-                      help="judge every service the server lists (List RPC, gRFC A90)")
-
-    judge = parser.add_argument_group("judging")
-    for status, default in (("not-serving", "critical"), ("unknown", "critical"),
-                            ("service-unknown", "critical")):
-        judge.add_argument(f"--state-{status}", type=parse_state, default=parse_state(default),
-                           metavar="STATE", help=f"state for {status.upper().replace('-', '_')} "
-                                                 f"(default: {default})")
-    judge.add_argument("-w", "--warning", type=parse_threshold, metavar="RANGE",
-                       help="warning range for each call's time in seconds (e.g. 0.5)")
-    judge.add_argument("-c", "--critical", type=parse_threshold, metavar="RANGE",
-                       help="critical range for each call's time in seconds")
+def option_groups() -> list[Group]:
+    states = [Option(f"--state-{status}", convert=parse_state, default=CRITICAL,
+                     metavar="STATE",
+                     help=f"state for {status.upper().replace('-', '_')} (default: critical)")
+              for status in ("not-serving", "unknown", "service-unknown")]
+    return [
+        Group("target (grpc-health-probe's flags; -flag and -flag=value spellings work too)", [
+            # Go's flag package, and so grpc-health-probe, also takes -help and -version.
+            Option("-help", action=HELP), Option("-version", action=VERSION),
+            _go("addr", required=True, metavar="ADDRESS",
+                help="host:port, [ipv6]:port, :port (this host) or unix:///path"),
+            _go("service", action=APPEND, metavar="NAME",
+                help="service to check; repeat for several (default: the whole server, the "
+                     "empty name)"),
+            _go("connect-timeout", convert=parse_duration, default=1.0, metavar="DURATION",
+                help="time to connect, TLS included (default: 1s; capped by -t)"),
+            _go("rpc-timeout", convert=parse_duration, default=1.0, metavar="DURATION",
+                help="time for each call (default: 1s; capped by -t)"),
+            _go("rpc-header", action=APPEND, metavar="'NAME: VALUE'",
+                help="metadata sent with every call; repeatable"),
+            _go("user-agent", default=f"check_grpc_health/{__version__}", metavar="TEXT",
+                help=f"user agent (default: check_grpc_health/{__version__})"),
+            _go("gzip", action=FLAG, help="gzip-compress the calls"),
+        ]),
+        Group("TLS", [
+            _go("tls", action=FLAG, help="connect with TLS"),
+            _go("tls-ca-cert", metavar="FILE",
+                help="CA certificates to verify the server with (default: gRPC's roots)"),
+            _go("tls-client-cert", metavar="FILE",
+                help="client certificate for mutual TLS (with --tls-client-key)"),
+            _go("tls-client-key", metavar="FILE", help="the client certificate's key"),
+            _go("tls-server-name", metavar="NAME",
+                help="name to verify the server's certificate against (and :authority)"),
+            _go("tls-no-verify", action=FLAG,
+                help="do not verify the server's certificate (testing only)"),
+        ]),
+        Group("what to ask", [
+            Option("--wait", action=FLAG,
+                   help="keep connecting and watching (Watch RPC) until every service is "
+                        "SERVING or -t passes; for startup probes and init containers"),
+            Option("--list", action=FLAG,
+                   help="judge every service the server lists (List RPC, gRFC A90)"),
+        ]),
+        Group("judging", [
+            *states,
+            Option("-w", "--warning", convert=parse_range, metavar="RANGE",
+                   help="warning range for each call's time in seconds (e.g. 0.5)"),
+            Option("-c", "--critical", convert=parse_range, metavar="RANGE",
+                   help="critical range for each call's time in seconds"),
+        ]),
+    ]
 
 
 def parse_header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     name = name.strip().lower()
-    if not colon or not _HEADER_NAME.match(name):
+    if not colon or not name or not _HEADER_CHARS.issuperset(name):
         raise UsageError(f"--rpc-header {text!r}: write 'name: value' (name of a-z, 0-9, -_.)")
     if name.startswith("grpc-") or name in ("te", "content-type", "user-agent"):
         raise UsageError(f"--rpc-header {name!r} is reserved by gRPC")
@@ -122,7 +130,7 @@ def normalize_address(address: str) -> str:
     return address
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: Values) -> None:
     """Reject what cannot work before connecting, as grpc-health-probe does."""
     args.addr = normalize_address(args.addr)
     if not args.addr:
@@ -147,16 +155,12 @@ def validate(args: argparse.Namespace) -> None:
     args.services = list(dict.fromkeys(args.service or [""]))  # repeated names once
 
 
-class GrpcHealth(Resource):
+class GrpcHealth:
     """Connects once and asks every service; yields what it saw as metrics."""
 
-    def __init__(self, args: argparse.Namespace, deadline: Deadline) -> None:
+    def __init__(self, args: Values, deadline: Deadline) -> None:
         self.args = args
         self.deadline = deadline
-
-    @property
-    def name(self) -> str:
-        return "grpc_health"
 
     def _target(self):
         from probes.grpc_health import GrpcTarget, TlsOptions
@@ -201,12 +205,12 @@ class GrpcHealth(Resource):
                 yield Metric(label, round(answer.seconds, 6), "s", min=0, context="rpc_time")
 
 
-def judge_answer(args: argparse.Namespace):
-    status_states: dict[str, ServiceState] = {
-        "SERVING": Ok, "NOT_SERVING": args.state_not_serving, "UNKNOWN": args.state_unknown,
+def judge_answer(args: Values):
+    status_states: dict[str, int] = {
+        "SERVING": OK, "NOT_SERVING": args.state_not_serving, "UNKNOWN": args.state_unknown,
         "SERVICE_UNKNOWN": args.state_service_unknown}
 
-    def judge(metric: Metric) -> tuple[ServiceState, str]:
+    def judge(metric: Metric) -> tuple[int, str]:
         answer, name = metric.value, metric.name
         if answer.status is not None:
             text = f"{name}: {answer.status}"
@@ -214,54 +218,51 @@ def judge_answer(args: argparse.Namespace):
                 text += f" (watched: {' -> '.join(answer.changes)})"
             if args.wait and answer.status != "SERVING":
                 text += f", still not SERVING after {answer.seconds:.1f}s"
-            return status_states.get(answer.status, Critical), text
+            return status_states.get(answer.status, CRITICAL), text
         detail = f": {answer.detail}" if answer.detail else ""
         if answer.code == "NOT_FOUND":
-            return Critical, f"{name}: not registered with the health service (NOT_FOUND)"
+            return CRITICAL, f"{name}: not registered with the health service (NOT_FOUND)"
         if answer.code == "UNIMPLEMENTED":
             if name == "List":
-                return Unknown, ("the server does not implement List (gRFC A90); "
+                return UNKNOWN, ("the server does not implement List (gRFC A90); "
                                  "name the services with --service instead")
-            return Critical, "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED)"
+            return CRITICAL, "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED)"
         if answer.code == "DEADLINE_EXCEEDED":
             return args.timeout_state, f"{name}: no answer in time (DEADLINE_EXCEEDED)"
         if answer.code == "UNAVAILABLE":
             return args.timeout_state, f"{name}: server unavailable (UNAVAILABLE{detail})"
-        return Critical, f"{name}: call failed with {answer.code}{detail}"
+        return CRITICAL, f"{name}: call failed with {answer.code}{detail}"
 
     return judge
 
 
 class GrpcSummary(Summary):
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: Values) -> None:
         self.args = args
 
-    def _health(self, results) -> list:
-        return [result for result in results if result.metric.context == "health"]
+    def _health(self, results: list[Result]) -> list[Result]:
+        return [result for result in results if result.context == "health"]
 
-    def ok(self, results) -> str:
+    def ok(self, results: list[Result]) -> str:
         health = self._health(results)
         if len(health) == 1:
             return f"{self.args.addr} {health[0]}"
         return f"{self.args.addr}: all {len(health)} services SERVING"
 
-    def problem(self, results) -> str:
-        worst = results.first_significant
-        bad = [result for result in results if int(result.state) > 0]
-        more = f" (+{len(bad) - 1} more not OK)" if len(bad) > 1 else ""
-        return f"{self.args.addr} {worst}{more}"
+    def problem(self, results: list[Result]) -> str:
+        return f"{self.args.addr} {super().problem(results)}"
 
-    def verbose(self, results) -> list[str]:
+    def verbose(self, results: list[Result]) -> list[str]:
         health = self._health(results)
         lines = []
         if len(health) > 1 or self.args.verbose:
             for result in health:
                 answer = result.metric.value
                 timing = f" in {answer.seconds * 1000:.1f} ms" if answer.status else ""
-                lines.append(f"{str(result.state).upper()}: {result}{timing}")
+                lines.append(f"{state_name(result.state)}: {result}{timing}")
         if self.args.verbose:
             for result in results:
-                if result.metric.context == "connect_time":
+                if result.context == "connect_time":
                     security = ("TLS, server not verified" if self.args.tls_no_verify
                                 else "TLS" if self.args.tls else "plaintext")
                     lines.append(f"connected to {self.args.addr} ({security}) in "
@@ -269,9 +270,9 @@ class GrpcSummary(Summary):
         return lines
 
 
-def run(args: argparse.Namespace, deadline: Deadline) -> Report:
+def run(args: Values, deadline: Deadline) -> Report:
     return evaluate(
-        "grpc_health", args.addr, [GrpcHealth(args, deadline)],
+        "grpc_health", args.addr, GrpcHealth(args, deadline).probe(),
         [ThresholdContext("connect_time"), VerdictContext("health", judge_answer(args)),
          ThresholdContext("rpc_time", args.warning, args.critical)],
         GrpcSummary(args))
@@ -281,7 +282,7 @@ PROGRAM = CheckProgram(
     name="grpc_health",
     prog="check_grpc_health",
     description="Check a gRPC server's standard health service (grpc.health.v1.Health).",
-    add_arguments=add_arguments,
+    groups=option_groups(),
     validate=validate,
     run=run,
     target=lambda args: args.addr,

@@ -1,10 +1,14 @@
 """Printing a Report: Nagios plugin text, JSON, influx line protocol, Prometheus text."""
 
-import json
+from __future__ import annotations
 
-from checks.perfdata import clean_label, format_number, format_range, is_finite, render_all
-from checks.report import Report, metric_name
-from checks.thresholds import state_name
+from checks.numbers import format_number, is_finite
+from checks.perfdata import clean_label, render_all
+from checks.states import state_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.model import Report
 
 FORMATS = ("nagios", "json", "influx", "prometheus")
 COLLECTOR_FORMATS = ("influx", "prometheus")  # Categraf: exit 0, state as a metric
@@ -50,16 +54,18 @@ def render_nagios(report: Report, probe: bool = False) -> str:
 
 
 def _result_rows(report: Report) -> list[tuple[str, str, int, str]]:
-    return [(metric_name(result, report.check), state_name(result.state), int(result.state),
-             str(result)) for result in report.results]
+    return [(result.name or report.check, state_name(result.state), result.state, result.text)
+            for result in report.results]
 
 
 def render_json(report: Report) -> str:
+    import json  # only this format needs it
+
     document = {
         "check": report.check,
         "target": report.target,
         "state": state_name(report.state),
-        "state_code": int(report.state),
+        "state_code": report.state,
         "summary": report.summary,
         "details": report.details,
         "results": [{"name": name, "state": state, "state_code": code, "text": text}
@@ -68,8 +74,8 @@ def render_json(report: Report) -> str:
             "label": clean_label(perf.label),
             "value": perf.value if is_finite(perf.value) else None,
             "uom": perf.uom or "",
-            "warn": format_range(perf.warn or None),
-            "crit": format_range(perf.crit or None),
+            "warn": perf.warn.plain() if perf.warn is not None else "",
+            "crit": perf.crit.plain() if perf.crit is not None else "",
             "min": perf.min if is_finite(perf.min) else None,
             "max": perf.max if is_finite(perf.max) else None,
         } for perf in report.perfdata],
@@ -92,7 +98,7 @@ def _influx_tags(pairs: dict[str, str]) -> str:
 
 def render_influx(report: Report) -> str:
     base = {"check": report.check, "target": report.target}
-    lines = [f"healthprobes{_influx_tags(base)} state={int(report.state)}i,"
+    lines = [f"healthprobes{_influx_tags(base)} state={report.state}i,"
              f"state_text={_influx_string(state_name(report.state))},"
              f"summary={_influx_string(report.summary)}"]
     for name, _, code, _ in _result_rows(report):
@@ -103,8 +109,8 @@ def render_influx(report: Report) -> str:
         tags = _influx_tags({**base, "label": clean_label(perf.label), "uom": perf.uom or ""})
         fields = [f"value={format_number(float(perf.value))}"]
         for key, threshold in (("warn", perf.warn), ("crit", perf.crit)):
-            if threshold:
-                fields.append(f"{key}={_influx_string(format_range(threshold))}")
+            if threshold is not None:
+                fields.append(f"{key}={_influx_string(threshold.plain())}")
         lines.append(f"healthprobes_perfdata{tags} {','.join(fields)}")
     return "\n".join(lines) + "\n"
 
@@ -129,7 +135,7 @@ def render_prometheus(report: Report) -> str:
     lines = [
         "# HELP healthprobes_state Check state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
         "# TYPE healthprobes_state gauge",
-        f"healthprobes_state{_prom_labels(base)} {int(report.state)}",
+        f"healthprobes_state{_prom_labels(base)} {report.state}",
         "# HELP healthprobes_result_state State of each item the check judged.",
         "# TYPE healthprobes_result_state gauge",
     ]

@@ -5,48 +5,16 @@ numbers in warn/crit fields where a range has an equivalent one (Icinga 2 keeps 
 plain numbers), labels quoted when they need it.
 """
 
-import math
-import re
+from __future__ import annotations
 
-from nagiosplugin import Performance, Range
+from checks.numbers import format_number, is_finite
 
-_PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_.:/\-\[\]]+$")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.model import Perf
 
-
-def format_number(value: float) -> str:
-    """Positional notation, shortest form that reads back as the same float."""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int):
-        return str(value)
-    text = repr(float(value))
-    if "e" not in text and "E" not in text:
-        return text[:-2] if text.endswith(".0") else text
-    from decimal import Decimal  # only for the rare tiny or huge float
-
-    text = format(Decimal(text), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def is_finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def format_range(threshold: Range | None) -> str:
-    """A threshold for the warn/crit field: a plain number where that says the same."""
-    if threshold is None:
-        return ""
-    if not threshold.invert and threshold.start in (0, -math.inf) and math.isfinite(
-            threshold.end):
-        return format_number(threshold.end)
-    text = "@" if threshold.invert else ""
-    if threshold.start == -math.inf:
-        text += "~:"
-    elif threshold.start != 0:
-        text += format_number(threshold.start) + ":"
-    if math.isfinite(threshold.end):
-        text += format_number(threshold.end)
-    return text
+_PLAIN_LABEL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-[]")
 
 
 def clean_label(label: str) -> str:
@@ -56,14 +24,14 @@ def clean_label(label: str) -> str:
 
 def quote_label(label: str) -> str:
     label = clean_label(label)
-    return label if _PLAIN_LABEL.match(label) else f"'{label}'"
+    return label if _PLAIN_LABEL_CHARS.issuperset(label) else f"'{label}'"
 
 
-def render(perf: Performance) -> str:
+def render(perf: Perf) -> str:
     """One perfdata item, ``'label'=value[uom];[warn];[crit];[min];[max]``."""
     fields = [
-        format_range(perf.warn or None),
-        format_range(perf.crit or None),
+        perf.warn.plain() if perf.warn is not None else "",
+        perf.crit.plain() if perf.crit is not None else "",
         format_number(perf.min) if is_finite(perf.min) else "",
         format_number(perf.max) if is_finite(perf.max) else "",
     ]
@@ -73,6 +41,6 @@ def render(perf: Performance) -> str:
     return ";".join([head, *fields])
 
 
-def render_all(perfdata: list[Performance]) -> str:
+def render_all(perfdata: list[Perf]) -> str:
     """Every printable item; a value that is no finite number is left out, never ``U``."""
     return " ".join(render(perf) for perf in perfdata if is_finite(perf.value))

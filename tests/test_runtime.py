@@ -7,16 +7,21 @@ import sys
 import textwrap
 import time
 
+import nagiosplugin
 import pytest
-from nagiosplugin import Performance, Result, Results
 
-from checks.options import parse_duration, sniff_output_mode
+from checks.cli import parse_duration
+from checks.model import Metric, Perf, Report, Result, ThresholdContext
+from checks.numbers import format_number
 from checks.output import render
-from checks.perfdata import format_number, format_range
 from checks.perfdata import render as render_perf
-from checks.report import Report
-from checks.runtime import exit_code, process_age
-from checks.thresholds import Critical, Ok, Threshold, Unknown, Warn
+from checks.ranges import Range, parse_range
+from checks.runtime import exit_code, process_age, sniff_output_mode
+from checks.states import CRITICAL as Critical
+from checks.states import OK as Ok
+from checks.states import UNKNOWN as Unknown
+from checks.states import WARNING as Warn
+from checks.states import ValueProblem
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -28,9 +33,7 @@ def test_durations(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "0", "-1", "1x", "s", "1s2", "ms"])
 def test_bad_durations(text):
-    import argparse
-
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(ValueProblem):
         parse_duration(text)
 
 
@@ -44,14 +47,35 @@ def test_bad_durations(text):
     ("2.5E-3:", [0.003], [0.001]),
 ])
 def test_nagios_ranges(spec, inside, outside):
-    threshold = Threshold(spec)
+    threshold = Range.parse(spec)
     assert all(threshold.match(value) for value in inside)
     assert not any(threshold.match(value) for value in outside)
 
 
+ORACLE_SPECS = ["10", "10:", "~:10", "10:20", "@10:20", "0", "-5:5", "@~:0", "~:", "3.5:7.25",
+                "@0:0", "", "0:", "-10:-2", "@-1:1"]
+
+
+@pytest.mark.parametrize("spec", ORACLE_SPECS)
+def test_ranges_judge_as_nagiosplugin_does(spec):
+    """nagiosplugin's Range is the reference implementation of the guidelines' semantics."""
+    ours, theirs = Range.parse(spec) if spec else Range(), nagiosplugin.Range(spec)
+    for value in (-1e9, -11, -10, -5, -2, -1, -0.5, 0, 0.5, 1, 2, 3.5, 5, 7.25, 9.99, 10,
+                  10.01, 15, 20, 21, 1e9):
+        assert ours.match(value) == theirs.match(value), (spec, value)
+    assert str(ours) == str(theirs)
+
+
+@pytest.mark.parametrize("spec", ["5:1", "1:2:3", "abc", "@", "nan", "1:x"])
+def test_bad_ranges_say_how_to_write_one(spec):
+    with pytest.raises(ValueProblem, match=r"write e\.g\. 10, 10:"):
+        parse_range(spec)
+
+
 def test_range_text_has_no_scientific_notation():
-    assert str(Threshold("1e-7")) == "0.0000001"
-    assert Threshold("1e-7:2e21").violation == "outside range 0.0000001:2000000000000000000000"
+    assert str(Range.parse("1e-7")) == "0.0000001"
+    assert Range.parse("1e-7:2e21").violation == "outside range 0.0000001:2000000000000000000000"
+    assert Range.parse("@1:2").violation == "inside range 1:2"
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -62,49 +86,53 @@ def test_numbers_never_in_scientific_notation(value, text):
 
 
 def test_plain_thresholds_where_icinga_needs_them():
-    assert format_range(Threshold("0.5")) == "0.5"
-    assert format_range(Threshold("~:0.5")) == "0.5"
-    assert format_range(Threshold("10:")) == "10:"
-    assert format_range(Threshold("@1:2")) == "@1:2"
-    assert format_range(None) == ""
+    assert Range.parse("0.5").plain() == "0.5"
+    assert Range.parse("~:0.5").plain() == "0.5"
+    assert Range.parse("10:").plain() == "10:"
+    assert Range.parse("@1:2").plain() == "@1:2"
 
 
 def test_perfdata_item():
-    perf = Performance("db size", 1e-7, "s", Threshold("0.5"), Threshold("1"), 0, None)
+    perf = Perf("db size", 1e-7, "s", Range.parse("0.5"), Range.parse("1"), 0, None)
     assert render_perf(perf) == "'db size'=0.0000001s;0.5;1;0"
-    from nagiosplugin import Metric
-
-    from checks.contexts import ThresholdContext
-
-    odd = ThresholdContext("t").performance(Metric("svc=a'b", 3), None)
+    odd = ThresholdContext("t").performance(Metric("svc=a'b", 3))
     assert render_perf(odd) == "svc_a_b=3"
 
 
+def test_threshold_context_judges_critical_before_warning():
+    context = ThresholdContext("lag", Range.parse("10"), Range.parse("100"))
+    assert context.evaluate(Metric("lag", 5)).state == Ok
+    assert context.evaluate(Metric("lag", 50)).state == Warn
+    result = context.evaluate(Metric("lag", 500))
+    assert result.state == Critical and result.text == "lag is 500 (outside range 0:100)"
+    assert ThresholdContext("q", nan_state=Unknown).evaluate(Metric("q", math.nan)).state == 3
+
+
 def report(state, text="summary", perf=()):
-    return Report("demo", "host:1", Results(Result(state, text)), text, ["detail"], list(perf))
+    return Report("demo", "host:1", [Result(state, text)], text, ["detail"], list(perf))
 
 
 def test_nagios_output_shapes():
-    perf = [Performance("t", 0.25, "s"), Performance("nan", math.nan)]
+    perf = [Perf("t", 0.25, "s"), Perf("nan", math.nan)]
     text = render(report(Warn, "a | b\nc", perf), "nagios")
     assert text == "DEMO WARNING - a / b c | t=0.25s\ndetail\n"
     assert render(report(Ok, perf=perf), "nagios", probe=True) == "DEMO OK - summary | t=0.25s\n"
 
 
 def test_nagios_output_is_capped():
-    long = Report("demo", "h", Results(Result(Ok, "x")), "x", ["y" * 100] * 200)
+    long = Report("demo", "h", [Result(Ok, "x")], "x", ["y" * 100] * 200)
     text = render(long, "nagios")
     assert len(text) < 8000 and "more lines left out" in text
 
 
 def test_json_output_has_no_nan():
-    text = render(report(Critical, perf=[Performance("nan", math.nan)]), "json")
+    text = render(report(Critical, perf=[Perf("nan", math.nan)]), "json")
     document = json.loads(text)
     assert document["perfdata"][0]["value"] is None and document["state_code"] == 2
 
 
 def test_influx_escapes_tags_and_strings():
-    odd = Report("demo", "a b,c=d", Results(Result(Ok, 'say "hi"')), 'say "hi"', [], [])
+    odd = Report("demo", "a b,c=d", [Result(Ok, 'say "hi"')], 'say "hi"', [], [])
     first = render(odd, "influx").splitlines()[0]
     assert first == ('healthprobes,check=demo,target=a\\ b\\,c\\=d state=0i,'
                      'state_text="OK",summary="say \\"hi\\""')
@@ -133,19 +161,17 @@ def test_process_age_is_measured():
 
 STUCK_CHECK = textwrap.dedent("""
     import time
-    from checks.report import evaluate
+    from checks.model import Summary, evaluate
     from checks.runtime import CheckProgram, main
-    from nagiosplugin import Resource, Summary
 
-    class Stuck(Resource):
-        def probe(self):
-            time.sleep(60)  # a call that ignores every timeout
-            return []
+    def probe():
+        time.sleep(60)  # a call that ignores every timeout
+        return []
 
     main(CheckProgram(
         name="stuck", prog="check_stuck", description="never answers",
-        add_arguments=lambda parser: None, target=lambda args: "nowhere:1",
-        run=lambda args, deadline: evaluate("stuck", "nowhere:1", [Stuck()], [], Summary())))
+        target=lambda args: "nowhere:1",
+        run=lambda args, deadline: evaluate("stuck", "nowhere:1", probe(), [], Summary())))
 """)
 
 

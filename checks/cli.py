@@ -1,0 +1,273 @@
+"""Command-line options: a small declarative parser that costs nothing to import.
+
+argparse takes about as long to import as a whole ``etcdctl`` run (it pulls in re and
+gettext), and a health check runs thousands of times a minute, so options are parsed
+here. What a check declares is also what ``--help`` shows, so both cannot drift.
+Conventions: ``--name value`` and ``--name=value``; short flags take ``-w 10`` and
+``-w10`` and cluster (``-vvv``); values may start with ``-`` (``-w ~:-5``), as Nagios
+ranges do; options may come before or after a subcommand; ``--`` ends options.
+Every option may have an environment variable; the command line wins.
+"""
+
+from __future__ import annotations
+
+import os
+
+from checks.states import ValueProblem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+
+class UsageError(Exception):
+    """Bad options: reported as UNKNOWN (3) with one line, never a traceback."""
+
+
+class HelpRequested(Exception):
+    """``--help`` or ``--version``: the text to print, then exit 0."""
+
+
+FLAG, COUNT, VALUE, APPEND, HELP, VERSION = "flag", "count", "value", "append", "help", "version"
+
+
+class Option:
+    """One option: its spellings, how it is read and what ``--help`` says of it."""
+
+    __slots__ = ("action", "aliases", "choices", "convert", "default", "dest", "env", "flags",
+                 "help", "metavar", "required")
+
+    def __init__(self, *flags: str, action: str = VALUE, dest: str | None = None,
+                 convert: Callable[[str], object] | None = None, default: object = None,
+                 env: str | None = None, metavar: str | None = None, help: str = "",
+                 choices: Sequence[str] | None = None, required: bool = False,
+                 aliases: Sequence[str] = ()) -> None:
+        self.flags, self.aliases, self.action = flags, tuple(aliases), action
+        long_names = [flag for flag in flags if flag.startswith("--")]
+        self.dest = dest or (long_names or flags)[0].lstrip("-").replace("-", "_")
+        self.convert, self.env, self.help = convert, env, help
+        self.choices, self.required = choices, required
+        if default is None and action in (APPEND,):
+            default = []
+        elif default is None and action == COUNT:
+            default = 0
+        elif default is None and action == FLAG:
+            default = False
+        self.default = default
+        self.metavar = metavar or self.dest.upper()
+
+    @property
+    def takes_value(self) -> bool:
+        return self.action in (VALUE, APPEND)
+
+    def read(self, text: str, spelled: str) -> object:
+        if self.choices is not None and text not in self.choices:
+            raise UsageError(f"{spelled}: invalid choice {text!r} (choose from "
+                             f"{', '.join(self.choices)})")
+        if self.convert is None:
+            return text
+        try:
+            return self.convert(text)
+        except ValueProblem as problem:
+            raise UsageError(f"{spelled}: {problem}") from None
+        except ValueError:
+            raise UsageError(f"{spelled}: invalid value {text!r}") from None
+
+
+class Group:
+    """Options shown together under a title in ``--help``."""
+
+    def __init__(self, title: str, options: Iterable[Option]) -> None:
+        self.title, self.options = title, list(options)
+
+
+class Command:
+    """A subcommand (``check_etcd health``) with its own option groups."""
+
+    def __init__(self, name: str, summary: str, groups: Iterable[Group],
+                 description: str = "", epilog: str = "") -> None:
+        self.name, self.summary, self.groups = name, summary, list(groups)
+        self.description, self.epilog = description or summary, epilog
+
+
+class Values:
+    """The parsed options, as attributes (``args.timeout``); tests may set more."""
+
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"Values({self.__dict__!r})"
+
+
+class Parser:
+    def __init__(self, prog: str, description: str, groups: Iterable[Group],
+                 commands: Iterable[Command] = (), epilog: str = "", version: str = "") -> None:
+        self.prog, self.description, self.epilog, self.version = (
+            prog, description, epilog, version)
+        self.groups = list(groups)
+        self.commands = {command.name: command for command in commands}
+
+    def _options(self, command: Command | None) -> list[Option]:
+        groups = self.groups + (command.groups if command else [])
+        return [option for group in groups for option in group.options]
+
+    def parse(self, argv: Sequence[str]) -> Values:
+        command: Command | None = None
+        options = self._options(None)
+        lookup = _lookup(options)
+        given: dict[str, object] = {}
+        index = 0
+        while index < len(argv):
+            token = argv[index]
+            index += 1
+            if token == "--":
+                for rest in argv[index:]:
+                    command = self._positional(rest, command)
+                break
+            if not token.startswith("-") or token == "-":
+                if command is None and self.commands:
+                    command = self._positional(token, command)
+                    options = self._options(command)
+                    lookup = _lookup(options)
+                    continue
+                raise UsageError(f"unexpected argument {token!r}")
+            name, equals, attached = token.partition("=")
+            option = lookup.get(name)
+            if option is None and not token.startswith("--") and len(token) > 2:
+                # A short option with its value attached (-w10) or a cluster (-vvv).
+                option, name, attached, equals = lookup.get(token[:2]), token[:2], token[2:], "x"
+                if option is not None and not option.takes_value:
+                    if option.action != COUNT or attached.strip("v"):
+                        raise UsageError(f"unknown option {token!r}{self._hint(token, options)}")
+                    given[option.dest] = int(given.get(option.dest, 0)) + len(token) - 1
+                    continue
+            if option is None:
+                raise UsageError(f"unknown option {name!r}{self._hint(name, options)}")
+            if option.action == HELP:
+                raise HelpRequested(self.help(command))
+            if option.action == VERSION:
+                raise HelpRequested(f"{self.prog} (healthprobes) {self.version}\n")
+            if not option.takes_value:
+                if equals:
+                    raise UsageError(f"{name} takes no value")
+                given[option.dest] = (int(given.get(option.dest, 0)) + 1
+                                      if option.action == COUNT else True)
+                continue
+            if not equals:
+                if index >= len(argv):
+                    raise UsageError(f"{name} needs a value ({option.metavar})")
+                attached = argv[index]
+                index += 1
+            value = option.read(attached, name)
+            if option.action == APPEND:
+                given.setdefault(option.dest, []).append(value)  # type: ignore[union-attr]
+            else:
+                given[option.dest] = value
+        if self.commands and command is None:
+            raise UsageError(f"name what to check: {', '.join(self.commands)}")
+        return self._complete(options, given, command)
+
+    def _positional(self, token: str, command: Command | None) -> Command:
+        if command is not None or token not in self.commands:
+            if command is None and self.commands:
+                raise UsageError(f"unknown subcommand {token!r} (choose from "
+                                 f"{', '.join(self.commands)})")
+            raise UsageError(f"unexpected argument {token!r}")
+        return self.commands[token]
+
+    def _complete(self, options: list[Option], given: dict[str, object],
+                  command: Command | None) -> Values:
+        values = Values(command=command.name if command else None)
+        for option in options:
+            if option.dest in given:
+                value = given[option.dest]
+            elif option.env and os.environ.get(option.env, "") != "":
+                value = _from_env(option)
+            elif option.required:
+                raise UsageError(f"{option.flags[0]} is required")
+            else:
+                value = option.default
+                if isinstance(value, list):
+                    value = list(value)
+            if option.action in (HELP, VERSION):
+                continue
+            setattr(values, option.dest, value)
+        return values
+
+    def _hint(self, name: str, options: list[Option]) -> str:
+        from difflib import get_close_matches  # only on this error path
+
+        known = [flag for option in options for flag in option.flags if flag.startswith("--")]
+        close = get_close_matches(name if name.startswith("--") else "-" + name.lstrip("-"),
+                                  known, n=1)
+        if close:
+            return f"; did you mean {close[0]}?"
+        return f"; see '{self.prog} --help'"
+
+    def help(self, command: Command | None = None) -> str:
+        from checks.helptext import render_help  # only --help pays for text wrapping
+
+        return render_help(self, command)
+
+
+def _lookup(options: list[Option]) -> dict[str, Option]:
+    return {flag: option for option in options for flag in (*option.flags, *option.aliases)}
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _from_env(option: Option) -> object:
+    text = os.environ[option.env or ""]
+    where = f"environment variable {option.env}"
+    if option.action == FLAG:
+        if text.strip().lower() in _TRUE:
+            return True
+        if text.strip().lower() in _FALSE:
+            return False
+        raise UsageError(f"{where}: write 1/true/yes or 0/false/no, not {text!r}")
+    if option.action == COUNT:
+        return int(text) if text.isdigit() else 0
+    if option.action == APPEND:  # etcdctl's variables take comma-separated lists
+        return [option.read(part.strip(), where) for part in text.split(",") if part.strip()]
+    return option.read(text, where)
+
+
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+                 "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``10``, ``2.5``, ``250ms``, ``1m30s`` (Go's forms, as Go tools take)."""
+    rest, total, parts = text.strip(), 0.0, 0
+    problem = ValueProblem(
+        f"invalid duration {text!r}: write seconds (10, 2.5) or Go form (250ms, 1m30s)")
+    while rest:
+        digits = len(rest) - len(rest.lstrip("0123456789."))
+        number, rest = rest[:digits], rest[digits:]
+        unit = next((unit for unit in ("ns", "us", "µs", "ms", "h", "m", "s")
+                     if rest.startswith(unit)), None)
+        if not number or number == "." or number.count(".") > 1 or (unit is None and (
+                parts or rest)):
+            raise problem
+        total += float(number) * (_UNIT_SECONDS[unit] if unit else 1.0)
+        rest, parts = rest[len(unit or ""):], parts + 1
+    if not parts or total <= 0:
+        raise problem
+    return total
+
+
+def choice_list(choices: Iterable[str]) -> Callable[[str], str]:
+    """A converter that accepts one of ``choices``, case-insensitively."""
+    allowed = {choice.lower(): choice for choice in choices}
+
+    def convert(text: str) -> str:
+        try:
+            return allowed[text.strip().lower()]
+        except KeyError:
+            raise ValueProblem(f"invalid choice {text!r} (choose from "
+                               f"{', '.join(allowed.values())})") from None
+
+    return convert

@@ -1,0 +1,74 @@
+"""``--help`` pages, written from the same declarations the parser reads."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.cli import Command, Option, Parser
+
+
+def _spelling(option: Option) -> str:
+    from checks.cli import COUNT, FLAG, HELP, VERSION
+
+    flags = ", ".join(option.flags)
+    if option.action in (FLAG, COUNT, HELP, VERSION):
+        return flags
+    return f"{flags} {option.metavar}"
+
+
+def _describe(option: Option) -> str:
+    from checks.cli import APPEND
+
+    text = option.help
+    extras = []
+    if option.action == APPEND and "repeat" not in text:
+        extras.append("repeatable")
+    if option.env:
+        extras.append(f"env {option.env}")
+    if extras:
+        text += f" ({'; '.join(extras)})"
+    return text
+
+
+def render_help(parser: Parser, command: Command | None) -> str:
+    width = max(60, min(100, _columns()))
+    lines: list[str] = []
+    if command is None and parser.commands:
+        lines.append(f"usage: {parser.prog} COMMAND [options]")
+    elif command is not None:
+        lines.append(f"usage: {parser.prog} {command.name} [options]")
+    else:
+        lines.append(f"usage: {parser.prog} [options]")
+    lines += ["", *textwrap.wrap(command.description if command else parser.description, width)]
+    if command is None and parser.commands:
+        lines += ["", "commands:"]
+        for name, sub in parser.commands.items():
+            lines.append(f"  {name:<10} {sub.summary}")
+        lines.append(f"'{parser.prog} COMMAND --help' shows a command's own options.")
+    groups = (command.groups if command else []) + parser.groups
+    for group in groups:
+        lines += ["", f"{group.title}:"]
+        for option in group.options:
+            if not option.help:
+                continue  # undocumented spellings, kept for compatibility
+            spelled = _spelling(option)
+            body = textwrap.wrap(_describe(option), width - 28) or [""]
+            if len(spelled) <= 24:
+                lines.append(f"  {spelled:<24}  {body[0]}")
+            else:
+                lines += [f"  {spelled}", f"  {'':<24}  {body[0]}"]
+            lines += [f"  {'':<24}  {line}" for line in body[1:]]
+    epilog = command.epilog if command else parser.epilog
+    if epilog:
+        lines += ["", epilog.rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def _columns() -> int:
+    try:
+        return int(os.environ.get("COLUMNS", "")) - 2
+    except ValueError:
+        return 98
