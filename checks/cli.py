@@ -82,12 +82,25 @@ class Group:
 
 
 class Command:
-    """A subcommand (``check_etcd health``) with its own option groups."""
+    """A subcommand (``check_etcd health``) with its own option groups.
 
-    def __init__(self, name: str, summary: str, groups: Iterable[Group],
-                 description: str = "", epilog: str = "") -> None:
+    ``load`` defers the full declaration to the subcommand's own module, so a run
+    imports only the subcommand it runs.
+    """
+
+    def __init__(self, name: str, summary: str, groups: Iterable[Group] = (),
+                 description: str = "", epilog: str = "",
+                 load: Callable[[], Command] | None = None) -> None:
         self.name, self.summary, self.groups = name, summary, list(groups)
-        self.description, self.epilog = description or summary, epilog
+        self.description, self.epilog, self.load = description or summary, epilog, load
+
+    def resolved(self) -> Command:
+        if self.load is None:
+            return self
+        command = self.load()
+        command.summary = command.summary or self.summary
+        command.description = command.description or self.summary
+        return command
 
 
 class Values:
@@ -174,7 +187,7 @@ class Parser:
                 raise UsageError(f"unknown subcommand {token!r} (choose from "
                                  f"{', '.join(self.commands)})")
             raise UsageError(f"unexpected argument {token!r}")
-        return self.commands[token]
+        return self.commands[token].resolved()
 
     def _complete(self, options: list[Option], given: dict[str, object],
                   command: Command | None) -> Values:

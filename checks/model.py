@@ -10,14 +10,13 @@ because nagiosplugin's import alone costs more than an ``etcdctl`` run.
 
 from __future__ import annotations
 
-from math import isnan
-
-from checks.ranges import Range
 from checks.states import CRITICAL, OK, UNKNOWN, WARNING
 
 TYPE_CHECKING = False  # typing's own flag costs an import of typing
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+    from checks.ranges import Range
 
 
 class Metric:
@@ -104,7 +103,7 @@ class ThresholdContext(Context):
 
     def evaluate(self, metric: Metric) -> Result:
         value = metric.value
-        if isinstance(value, float) and isnan(value):
+        if isinstance(value, float) and value != value:  # NaN
             return Result(self.nan_state, f"{metric.name} has no value (NaN)", metric)
         for state, threshold in ((CRITICAL, self.critical), (WARNING, self.warning)):
             if threshold is not None and not threshold.match(value):
@@ -150,6 +149,16 @@ def worst_first(results: list[Result]) -> list[Result]:
     """Results ordered CRITICAL-first: UNKNOWN sits below CRITICAL when naming causes."""
     rank = {CRITICAL: 0, WARNING: 2, UNKNOWN: 1, OK: 3}
     return sorted(results, key=lambda result: rank[result.state])
+
+
+def problem_lines(results: list[Result], verbose: int = 0) -> list[str]:
+    """Long output: every result when verbose, else each problem when there are several."""
+    from checks.states import state_name
+
+    shown = results if verbose else [result for result in results if result.state]
+    if not verbose and len(shown) < 2:
+        return []  # the status line already says it
+    return [f"{state_name(result.state)}: {result.text}" for result in shown]
 
 
 class Report:

@@ -4,7 +4,7 @@ Telegraf's Nagios parser drops a line with scientific notation, and so do some
 graphing add-ons; a value that is no finite number is left out rather than written.
 """
 
-import math
+INF = float("inf")
 
 
 def format_number(value: float) -> str:
@@ -25,4 +25,5 @@ def format_number(value: float) -> str:
 def is_finite(value: object) -> bool:
     if isinstance(value, bool):
         return True
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    # Without math: one module less to load on every run.
+    return isinstance(value, (int, float)) and value == value and value not in (INF, -INF)

@@ -79,3 +79,23 @@ def describe_ssl_error(error: BaseException) -> str:
     if reason:
         return _SSL_REASONS.get(reason, reason.replace("_", " ").lower())
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def client_context(ca_path: str | None = None, cert_path: str | None = None,
+                   key_path: str | None = None, verify: bool = True):
+    """An ssl.SSLContext for HTTPS clients: system roots unless a CA file is given.
+
+    The files are read and checked first (:func:`load_material`) so that a missing file
+    or a key that does not match is one clear line, not a handshake error.
+    """
+    import ssl
+
+    load_material(ca_path, cert_path, key_path)
+    context = ssl.create_default_context(cafile=ca_path) if verify else ssl.SSLContext(
+        ssl.PROTOCOL_TLS_CLIENT)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert_path and key_path:
+        context.load_cert_chain(cert_path, key_path)
+    return context

@@ -1,0 +1,221 @@
+"""What every check_etcd subcommand shares: connection options, sessions, judging errors.
+
+Flag names and environment variables are etcdctl's (``--endpoints``, ``--cacert``,
+``ETCDCTL_ENDPOINTS`` ...), because those are what etcd operators already type and
+already have set in their shells and pods.
+"""
+
+from __future__ import annotations
+
+import os
+
+from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values
+from checks.states import CRITICAL, UNKNOWN, ValueProblem, parse_state
+from probes.errors import ProbeError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from probes.deadline import Deadline
+    from probes.etcd import Credentials, EtcdSession, Member
+    from probes.http import Url
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
+
+
+def connection_options() -> Group:
+    return Group("connection (etcdctl's flags and ETCDCTL_* variables)", [
+        Option("--endpoints", action=APPEND, env="ETCDCTL_ENDPOINTS", metavar="URLS",
+               help=f"comma-separated client URLs; repeatable (default: {DEFAULT_ENDPOINT}; "
+                    "host:port means http, or https when a TLS option is given)"),
+        Option("--cluster", action=FLAG,
+               help="ask every member: expand the endpoints to all members' client URLs "
+                    "from the member list"),
+        Option("--cacert", env="ETCDCTL_CACERT", metavar="FILE",
+               help="CA certificates to verify the members with (default: the system's)"),
+        Option("--cert", env="ETCDCTL_CERT", metavar="FILE",
+               help="client certificate, for members started with --client-cert-auth"),
+        Option("--key", env="ETCDCTL_KEY", metavar="FILE", help="the client certificate's key"),
+        Option("--insecure-skip-tls-verify", action=FLAG,
+               env="ETCDCTL_INSECURE_SKIP_TLS_VERIFY",
+               help="do not verify the members' certificates (testing only)"),
+        Option("--user", env="ETCDCTL_USER", metavar="NAME",
+               help="etcd user, when auth is enabled; 'name:password' is accepted as etcdctl "
+                    "does, but prefer --password-file or ETCDCTL_PASSWORD"),
+        Option("--password-file", metavar="FILE",
+               help="file whose first line is the user's password (the password is never "
+                    "printed)"),
+    ])
+
+
+def state_option(flag: str, default: str, what: str) -> Option:
+    return Option(flag, convert=parse_state, default=parse_state(default), metavar="STATE",
+                  help=f"state for {what} (default: {default})")
+
+
+def validate_connection(args: Values) -> None:
+    """Endpoints parsed, TLS and auth options checked against each other, up front."""
+    from probes.http import parse_url
+
+    if bool(args.cert) != bool(args.key):
+        raise UsageError("--cert and --key go together")
+    uses_tls = bool(args.cacert or args.cert or args.insecure_skip_tls_verify)
+    texts = [part.strip() for value in (args.endpoints or [DEFAULT_ENDPOINT])
+             for part in value.split(",") if part.strip()]
+    if not texts:
+        raise UsageError("--endpoints is empty")
+    urls = []
+    for text in texts:
+        try:
+            urls.append(parse_url(text, "https" if uses_tls else "http"))
+        except ValueError as error:
+            raise UsageError(f"--endpoints: {error}") from None
+    args.urls = list({str(url): url for url in urls}.values())
+    args.credentials = _credentials(args)
+
+
+def _credentials(args: Values) -> Credentials | None:
+    if not args.user:
+        if args.password_file:
+            raise UsageError("--password-file needs --user")
+        return None
+    user, colon, inline = args.user.partition(":")
+    if not user:
+        raise UsageError("--user: the user name is empty")
+    password = inline if colon else None
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as handle:
+                password = handle.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise UsageError(f"--password-file: cannot read {args.password_file} ({reason})"
+                             ) from None
+    elif password is None and os.environ.get("ETCDCTL_PASSWORD"):
+        password = os.environ["ETCDCTL_PASSWORD"]
+    if not password:
+        raise UsageError(f"no password for user {user!r}: give --password-file FILE or set "
+                         "ETCDCTL_PASSWORD")
+    from probes.etcd import Credentials
+
+    return Credentials(user, password)
+
+
+def target_text(args: Values) -> str:
+    return ",".join(str(url) for url in args.urls)
+
+
+class Connector:
+    """Builds one session per member, sharing TLS settings and credentials."""
+
+    def __init__(self, args: Values, deadline: Deadline) -> None:
+        self.args, self.deadline = args, deadline
+        self._tls = None
+
+    def tls(self):
+        if self._tls is None:
+            from probes.tls import client_context
+
+            try:
+                self._tls = client_context(self.args.cacert, self.args.cert, self.args.key,
+                                           verify=not self.args.insecure_skip_tls_verify)
+            except ProbeError:
+                raise
+            except Exception as error:  # ssl.SSLError on an unusable CA bundle
+                raise ProbeError("", f"cannot use the TLS files ({error})",
+                                 ProbeError.CONFIG) from None
+        return self._tls
+
+    def session(self, url: Url) -> EtcdSession:
+        from probes.etcd import EtcdSession
+
+        tls = self.tls() if url.scheme == "https" else None
+        return EtcdSession(url, self.deadline, tls, self.args.credentials)
+
+    def sessions(self) -> list[EtcdSession]:
+        """Sessions for the endpoints given, or for every member with --cluster."""
+        sessions = [self.session(url) for url in self.args.urls]
+        if not self.args.cluster:
+            return sessions
+        members = any_member_list(sessions, self.deadline)
+        return [self.session(url) for url in member_urls(members, self.args.urls[0].scheme)]
+
+
+def any_member_list(sessions: list[EtcdSession], deadline: Deadline) -> list[Member]:
+    """The member list from whichever endpoint answers first."""
+    answer = ask_any(sessions, lambda session: session.members(), deadline)
+    return answer  # type: ignore[return-value]
+
+
+def ask_any(sessions: list[EtcdSession], question, deadline: Deadline):
+    """Ask every endpoint at once and take the first answer; raise the best error if none."""
+    from probes.parallel import run_all
+
+    answers = run_all([(session.target, lambda session=session: question(session))
+                       for session in sessions], deadline,
+                      enough=lambda answer: True)
+    for answer in answers:
+        if not isinstance(answer, BaseException):
+            return answer
+    raise most_telling(answers)  # type: ignore[arg-type]
+
+
+def most_telling(errors: list[BaseException]) -> BaseException:
+    """Of several failures, the one that says most: a member's own words over silence."""
+    order = {ProbeError.CONFIG: 0, ProbeError.PROTOCOL: 1, ProbeError.TLS: 2,
+             ProbeError.UNREACHABLE: 3, ProbeError.TIMEOUT: 4}
+    probe_errors = [error for error in errors if isinstance(error, ProbeError)]
+    if not probe_errors:
+        return errors[0]
+    return min(probe_errors, key=lambda error: order.get(error.kind, 5))
+
+
+def member_urls(members: list[Member], scheme: str) -> list[Url]:
+    """Each started member's first client URL in the scheme the user chose."""
+    from probes.http import parse_url
+
+    urls = []
+    for member in members:
+        for text in member.client_urls[:1]:
+            try:
+                urls.append(parse_url(text, scheme))
+            except ValueError:
+                continue
+    return list({str(url): url for url in urls}.values())
+
+
+def error_state(error: BaseException, timeout_state: int) -> int:
+    """CRITICAL for a member that said no or failed TLS; --timeout-state for silence."""
+    if not isinstance(error, ProbeError):
+        return UNKNOWN
+    if error.kind == ProbeError.CONFIG:
+        return UNKNOWN
+    return timeout_state if error.is_unreachable else CRITICAL
+
+
+def error_text(error: BaseException) -> str:
+    if isinstance(error, ProbeError):
+        return str(error)
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+def parse_bytes(text: str) -> int:
+    """``2147483648``, ``2GiB``, ``512MiB``, ``8GB`` (as etcd's docs write quotas)."""
+    units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+             "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+             "tb": 1000**4, "tib": 1024**4}
+    stripped = text.strip().lower()
+    number = stripped.rstrip("kmgtib ")
+    unit = stripped[len(number):].strip()
+    try:
+        value = float(number) * units[unit]
+    except (ValueError, KeyError):
+        raise ValueProblem(f"invalid size {text!r}: write bytes or e.g. 512MiB, 8GiB"
+                           ) from None
+    if value <= 0:
+        raise ValueProblem(f"invalid size {text!r}: must be more than 0")
+    return int(value)
+
+
+def short_name(url_text: str) -> str:
+    """``http://127.0.0.1:2379`` -> ``127.0.0.1:2379``, for labels and lists."""
+    return url_text.split("://", 1)[-1]

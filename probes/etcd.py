@@ -1,0 +1,344 @@
+"""Asking etcd over HTTP: health endpoints and the v3 JSON gateway.
+
+Returns plain facts (what a member said) and raises ProbeError when a member could
+not be asked; nothing here judges. Facts about etcd's answers this relies on (see
+REFERENCE.md section 1): 64-bit numbers arrive as JSON strings; fields with zero
+values are left out (no ``leader`` key means no leader, no ``alarms`` key means none);
+``/livez`` and ``/readyz`` exist only from 3.4.29/3.5.11 and answer 404 before.
+"""
+
+from __future__ import annotations
+
+import _thread
+import time
+
+from probes.errors import ProbeError
+from probes.http import Connection, Response, Url
+from probes.json_answer import JsonError, loads
+
+try:  # json's own C string encoder, without importing json
+    from _json import encode_basestring_ascii as _json_string
+except ImportError:
+    from json.encoder import py_encode_basestring_ascii as _json_string
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+
+    from probes.deadline import Deadline
+
+ALARM_TYPES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}
+
+
+def member_id(value: object) -> str:
+    """etcd prints member IDs in hex (etcdctl, logs); the gateway sends decimal strings."""
+    try:
+        return format(int(str(value)), "x")
+    except ValueError:
+        return str(value)
+
+
+def _int(document: dict, key: str) -> int:
+    try:
+        return int(document.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class HealthAnswer:
+    """What ``/health``, ``/livez`` or ``/readyz`` said."""
+
+    __slots__ = ("checks", "endpoint", "healthy", "http_status", "path", "reason", "seconds")
+
+    def __init__(self, endpoint: str, path: str, http_status: int, healthy: bool, reason: str,
+                 seconds: float, checks: list[tuple[str, bool, str]] | None = None) -> None:
+        self.endpoint, self.path, self.http_status = endpoint, path, http_status
+        self.healthy, self.reason, self.seconds = healthy, reason, seconds
+        self.checks = checks or []  # (name, passed, detail) from ?verbose
+
+
+class MemberStatus:
+    """``/v3/maintenance/status`` of one member."""
+
+    def __init__(self, endpoint: str, document: dict) -> None:
+        header = document.get("header") or {}
+        self.endpoint = endpoint
+        self.member_id = member_id(header.get("member_id", 0))
+        self.cluster_id = member_id(header.get("cluster_id", 0))
+        self.revision = _int(header, "revision")
+        self.version = str(document.get("version") or "")
+        self.db_size = _int(document, "dbSize")
+        self.db_size_in_use = _int(document, "dbSizeInUse") or None  # 3.4+
+        self.db_size_quota = _int(document, "dbSizeQuota") or None  # 3.6+
+        leader = _int(document, "leader")
+        self.leader = member_id(leader) if leader else None
+        self.raft_index = _int(document, "raftIndex")
+        self.raft_term = _int(document, "raftTerm")
+        self.raft_applied_index = _int(document, "raftAppliedIndex")
+        self.errors = [str(error) for error in document.get("errors") or []]
+        self.is_learner = bool(document.get("isLearner"))
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader is not None and self.leader == self.member_id
+
+    @property
+    def apply_lag(self) -> int:
+        return max(0, self.raft_index - self.raft_applied_index)
+
+
+class Member:
+    """One entry of the member list."""
+
+    def __init__(self, document: dict) -> None:
+        self.id = member_id(document.get("ID", 0))
+        self.name = str(document.get("name") or "")
+        self.peer_urls = [str(url) for url in document.get("peerURLs") or []]
+        self.client_urls = [str(url) for url in document.get("clientURLs") or []]
+        self.is_learner = bool(document.get("isLearner"))
+
+    @property
+    def started(self) -> bool:
+        """A member added but never started has no name and no client URLs yet."""
+        return bool(self.name or self.client_urls)
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.peer_urls[0] if self.peer_urls else self.id)
+
+
+class Alarm:
+    def __init__(self, document: dict) -> None:
+        self.member_id = member_id(document.get("memberID", 0))
+        alarm = document.get("alarm", "NONE")
+        self.alarm = ALARM_TYPES.get(alarm, str(alarm)) if isinstance(alarm, int) else str(alarm)
+
+
+class Credentials:
+    """etcd user and password, and the token they buy, shared by every member's session.
+
+    The password is only ever sent in the authenticate call's body; it is never part
+    of a message, a repr or verbose output.
+    """
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user = user
+        self._password = password
+        self._token: str | None = None
+        self._lock = _thread.allocate_lock()
+
+    def __repr__(self) -> str:
+        return f"Credentials(user={self.user!r})"
+
+    def token(self, session: EtcdSession, stale: str | None = None) -> str:
+        with self._lock:  # one authenticate call covers all members (tokens are cluster-wide)
+            if self._token is None or self._token == stale:
+                self._token = session.authenticate(self.user, self._password)
+            return self._token
+
+
+class EtcdApiError(ProbeError):
+    """The gateway answered with an error document: the member is up but said no."""
+
+    def __init__(self, target: str, status: int, code: int, message: str) -> None:
+        self.status, self.code, self.api_message = status, code, message
+        super().__init__(target, f"etcd said: {message} (HTTP {status})", ProbeError.PROTOCOL)
+
+    @property
+    def needs_auth(self) -> bool:
+        text = self.api_message.lower()
+        return self.code == 16 or "user name is empty" in text or "invalid auth token" in text
+
+    @property
+    def permission_denied(self) -> bool:
+        return self.code == 7 or "permission denied" in self.api_message.lower()
+
+
+class EtcdSession:
+    """One member, one keep-alive connection, every question a check may ask it."""
+
+    def __init__(self, url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
+                 credentials: Credentials | None = None, max_body: int | None = None) -> None:
+        self.url, self.deadline, self.credentials = url, deadline, credentials
+        kwargs = {"max_body": max_body} if max_body else {}
+        self.connection = Connection(url, deadline, tls, **kwargs)  # type: ignore[arg-type]
+        self._token: str | None = None
+
+    @property
+    def target(self) -> str:
+        return str(self.url)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # --- health endpoints ---------------------------------------------------------
+
+    def health(self, path: str = "/health", query: list[tuple[str, str]] | None = None
+               ) -> HealthAnswer:
+        """``/health`` (JSON), or ``/livez``/``/readyz`` (text, with ``?verbose``)."""
+        full = path + _query(query or [])
+        started = time.monotonic()
+        response = self.connection.request("GET", full)
+        seconds = time.monotonic() - started
+        if path == "/health" or path.startswith("/health?"):
+            return self._health_json(full, response, seconds)
+        return self._health_text(full, response, seconds)
+
+    def _health_json(self, path: str, response: Response, seconds: float) -> HealthAnswer:
+        self._refuse_redirect(response)
+        try:
+            document = loads(response.body)
+        except JsonError:
+            document = None
+        if not isinstance(document, dict) or "health" not in document:
+            raise ProbeError(self.target, f"not an etcd health answer (HTTP {response.status}"
+                             f"{', ' + response.content_type if response.content_type else ''}"
+                             f": {response.snippet()})", ProbeError.PROTOCOL)
+        healthy = str(document.get("health")).lower() == "true" and response.status == 200
+        reason = str(document.get("reason") or "")
+        return HealthAnswer(self.target, path, response.status, healthy, reason, seconds)
+
+    def _health_text(self, path: str, response: Response, seconds: float) -> HealthAnswer:
+        self._refuse_redirect(response)
+        if response.status == 404:
+            raise EndpointMissing(self.target, path.split("?")[0])
+        text = response.body.decode("utf-8", "replace")
+        checks = []
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith(("[+]", "[-]")):
+                name, _, detail = line[3:].partition(" ")
+                checks.append((name, line[1] == "+", detail.strip()))
+        if response.status not in (200, 503, 500) or (
+                not checks and text.strip() != "ok" and response.status == 200):
+            raise ProbeError(self.target, f"not an etcd {path.split('?')[0]} answer (HTTP "
+                             f"{response.status}: {response.snippet()})", ProbeError.PROTOCOL)
+        failed = [f"{name} {detail}".strip() for name, passed, detail in checks if not passed]
+        reason = "; ".join(failed) if failed else ("" if response.status == 200 else
+                                                   " ".join(text.split())[:200])
+        return HealthAnswer(self.target, path, response.status, response.status == 200, reason,
+                            seconds, checks)
+
+    def _refuse_redirect(self, response: Response) -> None:
+        if 300 <= response.status < 400:
+            where = response.headers.get("location", "nowhere said")
+            raise ProbeError(self.target, f"redirected (HTTP {response.status}) to {where}; "
+                             "etcd does not redirect: is this the etcd client URL?",
+                             ProbeError.PROTOCOL)
+
+    # --- the v3 JSON gateway --------------------------------------------------------
+
+    def call(self, path: str, body: dict | None = None) -> dict:
+        """POST to the gateway; authenticates once if the member asks for it."""
+        try:
+            return self._call(path, body)
+        except EtcdApiError as error:
+            if not error.needs_auth or self.credentials is None:
+                if error.needs_auth:
+                    raise ProbeError(self.target, f"etcd requires authentication "
+                                     f"({error.api_message}): give --user and the password "
+                                     "(--password-file or ETCDCTL_PASSWORD)",
+                                     ProbeError.PROTOCOL) from None
+                raise
+            self._token = self.credentials.token(self, stale=self._token)
+            return self._call(path, body)
+
+    def _call(self, path: str, body: dict | None) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = self._token  # raw token: "Bearer " only from 3.7.2
+        response = self.connection.request("POST", "/v3" + path, _json_body(body or {}),
+                                           headers)
+        self._refuse_redirect(response)
+        try:
+            document = loads(response.body)
+        except JsonError as error:
+            raise ProbeError(self.target, f"not an etcd gateway answer (HTTP "
+                             f"{response.status}: {response.snippet()}; {error})",
+                             ProbeError.PROTOCOL) from None
+        if not isinstance(document, dict):
+            raise ProbeError(self.target, f"not an etcd gateway answer (HTTP {response.status}"
+                             f": {response.snippet()})", ProbeError.PROTOCOL)
+        if response.status != 200 or ("error" in document and "header" not in document):
+            message = str(document.get("message") or document.get("error") or
+                          f"HTTP {response.status}")
+            code = document.get("code")
+            if response.status == 404 and not isinstance(code, int):
+                raise ProbeError(self.target, f"no etcd v3 gateway here (HTTP 404 for /v3{path}"
+                                 "): is this an etcd 3.4+ client URL?", ProbeError.PROTOCOL)
+            raise EtcdApiError(self.target, response.status, code if isinstance(code, int)
+                               else -1, message)
+        return document
+
+    def authenticate(self, user: str, password: str) -> str:
+        try:
+            document = self._call("/auth/authenticate", {"name": user, "password": password})
+        except EtcdApiError as error:
+            text = error.api_message.lower()
+            if "authentication failed" in text or "invalid user" in text or error.code == 3:
+                raise ProbeError(self.target, f"authentication failed for user {user!r} (wrong "
+                                 "user or password)", ProbeError.PROTOCOL) from None
+            if "not enabled" in text:
+                raise ProbeError(self.target, "authentication is not enabled on this cluster; "
+                                 "leave out --user", ProbeError.PROTOCOL) from None
+            raise
+        token = document.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProbeError(self.target, "authentication answered without a token",
+                             ProbeError.PROTOCOL)
+        return token
+
+    def status(self) -> MemberStatus:
+        return MemberStatus(self.target, self.call("/maintenance/status"))
+
+    def alarms(self) -> list[Alarm]:
+        document = self.call("/maintenance/alarm", {"action": "GET"})
+        return [Alarm(alarm) for alarm in document.get("alarms") or []]
+
+    def members(self) -> list[Member]:
+        document = self.call("/cluster/member/list")
+        return [Member(member) for member in document.get("members") or []]
+
+    def metric(self, name: str) -> float | None:
+        """One unlabelled sample from the member's ``/metrics`` (the quota, for status)."""
+        response = self.connection.request("GET", "/metrics")
+        if response.status != 200:
+            return None
+        prefix = name.encode() + b" "
+        for line in response.body.split(b"\n"):
+            if line.startswith(prefix):
+                try:
+                    return float(line[len(prefix):].split()[0])
+                except (ValueError, IndexError):
+                    return None
+        return None
+
+
+class EndpointMissing(ProbeError):
+    """The server has no such health endpoint: too old for /livez or /readyz."""
+
+    def __init__(self, target: str, path: str) -> None:
+        self.path = path
+        super().__init__(target, f"this etcd has no {path} (it needs etcd 3.4.29+, 3.5.11+ or "
+                         "3.6); use --endpoint-type health or a --preset, which fall back",
+                         ProbeError.PROTOCOL)
+
+
+def _query(pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return ""
+    return "?" + "&".join(f"{key}={value}" if value else key for key, value in pairs)
+
+
+def _json_body(body: dict) -> bytes:
+    """The few request bodies etcd needs, without importing json's encoder."""
+    parts = []
+    for key, value in body.items():
+        if isinstance(value, bool):
+            encoded = "true" if value else "false"
+        elif isinstance(value, str):
+            encoded = _json_string(value)
+        else:
+            encoded = str(int(value))
+        parts.append(f"{_json_string(key)}:{encoded}")
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
