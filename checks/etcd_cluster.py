@@ -338,8 +338,11 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
     ]
 
     class ClusterSummary(Summary):
+        def ok(self, results: list[Result]) -> str:
+            return "; ".join(result.text for result in results if result.context == "finding")
+
         def verbose(self, results: list[Result]) -> list[str]:
-            lines = problem_lines(results)
+            lines = problem_lines(results) + ([headline] if findings else [])
             for view in views:
                 if view.up:
                     role = "leader" if view.status and view.status.is_leader else "follower"

@@ -129,7 +129,7 @@ class Connector:
         from probes.etcd import EtcdSession
 
         tls = self.tls() if url.scheme == "https" else None
-        return EtcdSession(url, self.deadline, tls, self.args.credentials)
+        return EtcdSession(url, self.deadline, tls, self.args.credentials, bool(self.args.cert))
 
     def sessions(self) -> list[EtcdSession]:
         """Sessions for the endpoints given, or for every member with --cluster."""

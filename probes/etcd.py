@@ -158,10 +158,9 @@ class EtcdSession:
     """One member, one keep-alive connection, every question a check may ask it."""
 
     def __init__(self, url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
-                 credentials: Credentials | None = None, max_body: int | None = None) -> None:
+                 credentials: Credentials | None = None, client_cert: bool = False) -> None:
         self.url, self.deadline, self.credentials = url, deadline, credentials
-        kwargs = {"max_body": max_body} if max_body else {}
-        self.connection = Connection(url, deadline, tls, **kwargs)  # type: ignore[arg-type]
+        self.connection = Connection(url, deadline, tls, client_cert=client_cert)
         self._token: str | None = None
 
     @property
@@ -229,7 +228,13 @@ class EtcdSession:
     # --- the v3 JSON gateway --------------------------------------------------------
 
     def call(self, path: str, body: dict | None = None) -> dict:
-        """POST to the gateway; authenticates once if the member asks for it."""
+        """POST to the gateway, authenticated when credentials were given.
+
+        Authentication is up front, as etcdctl does it, so that a wrong password is
+        reported even where the call itself would not need it.
+        """
+        if self.credentials is not None and self._token is None:
+            self._token = self.credentials.token(self)
         try:
             return self._call(path, body)
         except EtcdApiError as error:
@@ -281,6 +286,12 @@ class EtcdSession:
             if "not enabled" in text:
                 raise ProbeError(self.target, "authentication is not enabled on this cluster; "
                                  "leave out --user", ProbeError.PROTOCOL) from None
+            raise
+        except ProbeError as error:
+            if error.kind == ProbeError.TIMEOUT:
+                raise ProbeError(self.target, "no answer to authentication in time (it goes "
+                                 "through raft: has the cluster lost its quorum?)",
+                                 ProbeError.TIMEOUT) from None
             raise
         token = document.get("token")
         if not isinstance(token, str) or not token:

@@ -155,12 +155,14 @@ class Connection:
     """One keep-alive connection to one server; reopened when the server closes it."""
 
     def __init__(self, url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
-                 server_name: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> None:
+                 server_name: str | None = None, max_body: int = DEFAULT_MAX_BODY,
+                 client_cert: bool = False) -> None:
         if url.scheme == "https" and tls is None:
             raise ProbeError(url.text, "an https URL needs a TLS context", ProbeError.CONFIG)
         self.url, self.deadline, self.max_body = url, deadline, max_body
         self.tls = tls if url.scheme == "https" else None
         self.server_name = server_name or url.host
+        self.client_cert = client_cert  # whether the TLS context carries one, for messages
         self._sock = None
         self._buffer = b""
 
@@ -209,7 +211,12 @@ class Connection:
             return self.tls.wrap_socket(sock, server_hostname=self.server_name)  # type: ignore[union-attr]
         except ssl.SSLError as error:
             sock.close()
-            raise ProbeError(self.url.text, f"TLS handshake failed: {describe_ssl_error(error)}",
+            reason = describe_ssl_error(error)
+            if isinstance(error, ssl.SSLCertVerificationError):
+                reason = f"the server's certificate failed verification ({reason}; see --cacert)"
+            if not self.client_cert and getattr(error, "reason", "") in _WANTS_CLIENT_CERT:
+                reason = "the server requires a client certificate (see --cert and --key)"
+            raise ProbeError(self.url.text, f"TLS handshake failed: {reason}",
                              ProbeError.TLS) from None
         except OSError as error:
             sock.close()
@@ -397,6 +404,11 @@ class Connection:
             parts.append(chunk)
         self.close()
         return b"".join(parts)
+
+
+# Alerts a server sends when it wants a client certificate it did not get.
+_WANTS_CLIENT_CERT = ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+                      "SSLV3_ALERT_HANDSHAKE_FAILURE")
 
 
 class _Reused(Exception):

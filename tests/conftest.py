@@ -49,6 +49,8 @@ class Certificates:
     client_key: Path
     expired_cert: Path
     expired_key: Path
+    stranger_cert: Path  # a client certificate from another CA
+    stranger_key: Path
     ca_object: object
 
 
@@ -61,6 +63,7 @@ def certs(tmp_path_factory) -> Certificates:
     ca, other = trustme.CA(), trustme.CA()
     server = ca.issue_cert("localhost", "127.0.0.1", "grpc.test")
     client = ca.issue_cert("client@healthprobes.test")
+    stranger = other.issue_cert("stranger@healthprobes.test")
     expired = ca.issue_cert("localhost", "127.0.0.1",
                             not_before=datetime.datetime(2020, 1, 1),
                             not_after=datetime.datetime(2021, 1, 1))
@@ -78,7 +81,9 @@ def certs(tmp_path_factory) -> Certificates:
         client_key=write("client.key", client.private_key_pem),
         expired_cert=write("expired.pem", expired.cert_chain_pems[0]),
         expired_key=write("expired.key", expired.private_key_pem),
+        stranger_cert=write("stranger.pem", stranger.cert_chain_pems[0]),
+        stranger_key=write("stranger.key", stranger.private_key_pem),
         ca_object=ca)
-    for path in (paths.server_key, paths.client_key, paths.expired_key):
+    for path in (paths.server_key, paths.client_key, paths.expired_key, paths.stranger_key):
         path.chmod(0o600)
     return paths

