@@ -258,6 +258,10 @@ class EtcdSession:
         try:
             document = loads(response.body)
         except JsonError as error:
+            if response.status == 404:
+                raise ProbeError(self.target, f"no etcd v3 gateway here (HTTP 404 for /v3{path}"
+                                 "): is this an etcd 3.4+ client URL?",
+                                 ProbeError.PROTOCOL) from None
             raise ProbeError(self.target, f"not an etcd gateway answer (HTTP "
                              f"{response.status}: {response.snippet()}; {error})",
                              ProbeError.PROTOCOL) from None
