@@ -4,15 +4,13 @@ Run: python benchmarks/bench_grpc_health.py [--runs 30]
 Target (issue 2): median wall time and peak memory within 1.1x of the floor.
 """
 
-import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import compare, print_table
+from benchmarks.harness import bench_setup, compare, print_table
 from servers.grpc_health_server import health_server
 
 # The least a Python health check can do: import grpcio and its health messages,
@@ -31,13 +29,7 @@ sys.exit(0 if answer.status == health_pb2.HealthCheckResponse.SERVING else 2)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=30)
-    options = parser.parse_args()
-    check = shutil.which("check_grpc_health", path=str(Path(sys.executable).parent))
-    if check is None:
-        sys.exit("check_grpc_health is not installed next to this Python: pip install . first")
+    runs, check = bench_setup(__doc__ or "", 30, "check_grpc_health")
     with tempfile.TemporaryDirectory() as folder, health_server() as server:
         floor = Path(folder) / "floor.py"
         floor.write_text(FLOOR)
@@ -46,8 +38,8 @@ def main() -> None:
             "check_grpc_health": [check, "--addr", server.address],
             "check_grpc_health --format json": [check, "--addr", server.address,
                                                 "--format", "json"],
-        }, runs=options.runs)
-    print(f"{options.runs} runs each, interleaved, server {server.address}, "
+        }, runs=runs)
+    print(f"{runs} runs each, interleaved, server {server.address}, "
           f"python {sys.version.split()[0]}")
     print_table(results, baseline="floor: bare grpcio script")
 

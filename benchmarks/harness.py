@@ -15,6 +15,26 @@ class Sample:
     exit_code: int
 
 
+def bench_setup(description: str, default_runs: int, executable: str) -> tuple[int, str]:
+    """The runs asked for on the command line, and the installed check to time."""
+    import argparse
+    import shutil
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=default_runs)
+    runs = parser.parse_args().runs
+    check = shutil.which(executable, path=str(Path(sys.executable).parent))
+    if check is None:
+        sys.exit(f"{executable} is not installed next to this Python: pip install . first")
+    return runs, check
+
+
+GNU_TIME = "/usr/bin/time"  # Debian package "time"
+
+
 def run_once(command: list[str]) -> Sample:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -22,7 +42,26 @@ def run_once(command: list[str]) -> Sample:
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, process.returncode)
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime, peak_rss_kib(command),
+                  process.returncode)
+
+
+def peak_rss_kib(command: list[str]) -> int:
+    """The command's own peak RSS, measured through GNU time; 0 where it is missing.
+
+    Not from our own wait4: Linux carries the parent's memory high-water mark over
+    fork and exec into the child's ru_maxrss, so every child of this (large) Python
+    process would report at least this process's size. GNU time is a small C
+    program: the command it starts reports only its own memory.
+    """
+    if not os.path.exists(GNU_TIME):
+        return 0
+    done = subprocess.run([GNU_TIME, "-f", "%M", *command], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        return int(done.stderr.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return 0
 
 
 @dataclass
@@ -65,5 +104,5 @@ def print_table(results: dict[str, Summary], baseline: str) -> None:
               f"{summary.median_cpu_ms:7.1f} {summary.median_rss_mib:8.1f} "
               f"{summary.median_ms / base.median_ms:7.2f} "
               f"{summary.median_cpu_ms / base.median_cpu_ms:6.2f} "
-              f"{summary.median_rss_mib / base.median_rss_mib:6.2f}  "
+              f"{summary.median_rss_mib / (base.median_rss_mib or 1):6.2f}  "
               f"{','.join(map(str, sorted(summary.exit_codes)))}")
