@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values
+from checks.model import Result, Summary
 from checks.states import CRITICAL, UNKNOWN, ValueProblem, parse_state
 from probes.errors import ProbeError
 
@@ -219,3 +220,22 @@ def parse_bytes(text: str) -> int:
 def short_name(url_text: str) -> str:
     """``http://127.0.0.1:2379`` -> ``127.0.0.1:2379``, for labels and lists."""
     return url_text.split("://", 1)[-1]
+
+
+class EndpointSummary(Summary):
+    """Wording for checks with one result per endpoint: one endpoint speaks for itself."""
+
+    context = ""  # the context of the per-endpoint results
+
+    def __init__(self, args: Values) -> None:
+        self.args = args
+
+    def items(self, results: list[Result]) -> list[Result]:
+        return [result for result in results if result.context == self.context]
+
+    def ok(self, results: list[Result]) -> str:
+        items = self.items(results)
+        return items[0].text if len(items) == 1 else self.all_ok(items)
+
+    def all_ok(self, items: list[Result]) -> str:
+        return f"all {len(items)} endpoints OK"

@@ -9,12 +9,11 @@ endpoints.
 from __future__ import annotations
 
 from checks.cli import APPEND, FLAG, Command, Group, Option, UsageError, Values, choice_list
-from checks.etcd_common import Connector, error_state, error_text, short_name
+from checks.etcd_common import Connector, EndpointSummary, error_state, error_text, short_name
 from checks.model import (
     Metric,
     Report,
     Result,
-    Summary,
     ThresholdContext,
     VerdictContext,
     evaluate,
@@ -126,18 +125,14 @@ def judge(args: Values):
     return verdict
 
 
-class HealthSummary(Summary):
-    def __init__(self, args: Values) -> None:
-        self.args = args
+class HealthSummary(EndpointSummary):
+    context = "health"
 
-    def ok(self, results: list[Result]) -> str:
-        health = [result for result in results if result.context == "health"]
-        if len(health) == 1:
-            return health[0].text
-        return f"all {len(health)} endpoints are healthy"
+    def all_ok(self, items: list[Result]) -> str:
+        return f"all {len(items)} endpoints are healthy"
 
     def verbose(self, results: list[Result]) -> list[str]:
-        health = [result for result in results if result.context == "health"]
+        health = self.items(results)
         if len(health) == 1 and not self.args.verbose:
             return []
         lines = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from checks.cli import Command, Group, Option, Values
 from checks.etcd_common import (
     Connector,
+    EndpointSummary,
     error_state,
     error_text,
     parse_bytes,
@@ -20,7 +21,6 @@ from checks.model import (
     Metric,
     Report,
     Result,
-    Summary,
     ThresholdContext,
     VerdictContext,
     evaluate,
@@ -170,14 +170,10 @@ def _db_text(metric: Metric) -> str:
     return f"{metric.name} is {format_number(metric.value)}% of the quota"
 
 
-class StatusSummary(Summary):
-    def __init__(self, args: Values) -> None:
-        self.args = args
+class StatusSummary(EndpointSummary):
+    context = "member"
 
-    def ok(self, results: list[Result]) -> str:
-        members = [result for result in results if result.context == "member"]
-        if len(members) == 1:
-            return members[0].text
+    def all_ok(self, members: list[Result]) -> str:
         leaders = [result.metric.value.status.member_id for result in members
                    if result.metric and result.metric.value.status.is_leader]
         return (f"all {len(members)} members OK, leader {leaders[0] if leaders else '?'}, "
