@@ -10,6 +10,8 @@ from __future__ import annotations
 from checks.cli import Command, Group, Option, UsageError, Values
 from checks.etcd_common import (
     Connector,
+    agreement_options,
+    any_member_list,
     ask_any,
     error_state,
     error_text,
@@ -93,11 +95,17 @@ def run_alarms(args: Values, deadline: Deadline) -> Report:
     found = [Metric(f"alarm_{index}", alarm, context="alarm")
              for index, alarm in enumerate(alarms)]
     count = Metric("alarms", len(alarms), min=0, context="count")
-    summary = Summary()
-    summary.ok = lambda results: "no alarms"  # type: ignore[method-assign]
-    summary.verbose = lambda results: problem_lines(results)  # type: ignore[method-assign]
     return evaluate("etcd_alarms", target, [*found, count],
-                    [VerdictContext("alarm", verdict), ThresholdContext("count")], summary)
+                    [VerdictContext("alarm", verdict), ThresholdContext("count")],
+                    AlarmsSummary())
+
+
+class AlarmsSummary(Summary):
+    def ok(self, results: list[Result]) -> str:
+        return "no alarms"
+
+    def verbose(self, results: list[Result]) -> list[str]:
+        return problem_lines(results)
 
 
 # --- members ----------------------------------------------------------------------------
@@ -143,7 +151,7 @@ def member_metrics(args: Values, members: list[Member]):
 
 def run_members(args: Values, deadline: Deadline) -> Report:
     sessions = Connector(args, deadline).sessions()
-    members = ask_any(sessions, lambda session: session.members(), deadline)
+    members = any_member_list(sessions, deadline)
 
     def expected(metric: Metric) -> tuple[int, str]:
         state = OK if metric.value == args.expected else args.state_unexpected_count
@@ -189,10 +197,7 @@ def run_members(args: Values, deadline: Deadline) -> Report:
 def cluster_command() -> Command:
     return Command("cluster", "", [
         Group("cluster", [
-            state_option("--state-leader-disagreement", "warning",
-                         "members that name different leaders"),
-            state_option("--state-version-skew", "warning",
-                         "members running different versions"),
+            *agreement_options(),
         ]),
     ], description="The one check for a dashboard: find every member from the member "
                    "list, ask each one at once, and judge the quorum. All healthy is OK; "
@@ -209,8 +214,8 @@ HEALTH_QUERY = [("exclude", "NOSPACE"), ("exclude", "CORRUPT")]
 class MemberView:
     """What one member said, or why it said nothing."""
 
-    def __init__(self, member: Member) -> None:
-        self.member = member
+    def __init__(self, member: Member, session: EtcdSession | None) -> None:
+        self.member, self.session = member, session  # no session: no client URL yet
         self.health: HealthAnswer | None = None
         self.status: MemberStatus | None = None
         self.error: BaseException | None = None
@@ -237,10 +242,11 @@ class MemberView:
         return "no answer"
 
 
-def _ask_member(view: MemberView, session: EtcdSession) -> MemberView:
+def _ask_member(view: MemberView) -> MemberView:
+    assert view.session is not None
     try:
-        view.health = session.health("/health", HEALTH_QUERY)
-        view.status = session.status()
+        view.health = view.session.health("/health", HEALTH_QUERY)
+        view.status = view.session.status()
     except Exception as error:
         view.error = error
     return view
@@ -253,25 +259,23 @@ def run_cluster(args: Values, deadline: Deadline) -> Report:
     given = [connector.session(url) for url in args.urls]
     target = ",".join(session.target for session in given)
     try:
-        members = ask_any(given, lambda session: session.members(), deadline)
+        members = any_member_list(given, deadline)
     except Exception as error:
         return single_result("etcd_cluster", target, error_state(error, args.timeout_state),
                              f"no member answered: {error_text(error)}")
-    views = [MemberView(member) for member in members]
-    asked, calls = [], []
-    for view in views:
-        urls = member_urls([view.member], args.urls[0].scheme)
-        if urls:
-            session = connector.session(urls[0])
-            asked.append(view)
-            calls.append((session.target, lambda view=view, session=session: _ask_member(
-                view, session)))
-    for view, outcome in zip(asked, run_all(calls, deadline), strict=True):
+    views = []
+    for member in members:
+        urls = member_urls([member], args.urls[0].scheme)
+        views.append(MemberView(member, connector.session(urls[0]) if urls else None))
+    asked = [view for view in views if view.session is not None]
+    outcomes = run_all([(view.session.target, lambda view=view: _ask_member(view))  # type: ignore[union-attr]
+                        for view in asked], deadline)
+    for view, outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, BaseException) and (view.health is None or view.status is None):
             view.error = view.error or outcome  # still being asked at the deadline
     alarms: list[Alarm] = []
-    up_sessions = [connector.session(urls[0]) for view in views if view.up
-                   for urls in [member_urls([view.member], args.urls[0].scheme)] if urls]
+    # The members' own connections, kept alive: no new connection for the alarm list.
+    up_sessions = [view.session for view in views if view.up and view.session is not None]
     alarm_error = None
     if up_sessions:
         try:

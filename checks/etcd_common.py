@@ -11,7 +11,7 @@ import os
 
 from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values
 from checks.model import Result, Summary
-from checks.states import CRITICAL, UNKNOWN, ValueProblem, parse_state
+from checks.states import UNKNOWN, ValueProblem, parse_state
 from probes.errors import ProbeError
 
 TYPE_CHECKING = False
@@ -51,6 +51,14 @@ def connection_options() -> Group:
 def state_option(flag: str, default: str, what: str) -> Option:
     return Option(flag, convert=parse_state, default=parse_state(default), metavar="STATE",
                   help=f"state for {what} (default: {default})")
+
+
+def agreement_options() -> list[Option]:
+    """How much members that disagree matter: shared by status and cluster."""
+    return [state_option("--state-leader-disagreement", "warning",
+                         "members that name different leaders"),
+            state_option("--state-version-skew", "warning", "members running different "
+                                                            "versions")]
 
 
 def validate_connection(args: Values) -> None:
@@ -143,8 +151,7 @@ class Connector:
 
 def any_member_list(sessions: list[EtcdSession], deadline: Deadline) -> list[Member]:
     """The member list from whichever endpoint answers first."""
-    answer = ask_any(sessions, lambda session: session.members(), deadline)
-    return answer  # type: ignore[return-value]
+    return ask_any(sessions, lambda session: session.members(), deadline)
 
 
 def ask_any(sessions: list[EtcdSession], question, deadline: Deadline):
@@ -185,12 +192,10 @@ def member_urls(members: list[Member], scheme: str) -> list[Url]:
 
 
 def error_state(error: BaseException, timeout_state: int) -> int:
-    """CRITICAL for a member that said no or failed TLS; --timeout-state for silence."""
-    if not isinstance(error, ProbeError):
-        return UNKNOWN
-    if error.kind == ProbeError.CONFIG:
-        return UNKNOWN
-    return timeout_state if error.is_unreachable else CRITICAL
+    """The runtime's policy for a member that could not be asked; UNKNOWN for our own bugs."""
+    from checks.runtime import state_for
+
+    return state_for(error, timeout_state) if isinstance(error, ProbeError) else UNKNOWN
 
 
 def error_text(error: BaseException) -> str:

@@ -19,7 +19,7 @@ from checks.model import (
     evaluate,
 )
 from checks.ranges import parse_range
-from checks.states import OK, UNKNOWN, state_name
+from checks.states import CRITICAL, OK, UNKNOWN, state_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,8 +117,6 @@ def judge(args: Values):
         via = answer.path.split("?")[0]
         if answer.healthy:
             return OK, f"{where} is healthy ({via})"
-        from checks.states import CRITICAL
-
         reason = answer.reason or f"HTTP {answer.http_status}"
         return CRITICAL, f"{where} is unhealthy ({via}): {reason}"
 

@@ -11,6 +11,7 @@ from checks.cli import Command, Group, Option, Values
 from checks.etcd_common import (
     Connector,
     EndpointSummary,
+    agreement_options,
     error_state,
     error_text,
     parse_bytes,
@@ -46,32 +47,27 @@ def command() -> Command:
             Option("--quota-bytes", convert=parse_bytes, metavar="BYTES",
                    help="the members' --quota-backend-bytes (default: read from each member: "
                         "3.6's status, else its /metrics; 2 GiB if neither says)"),
-            Option("--db-warning", convert=parse_range, default=Range.parse("80"),
-                   metavar="RANGE", help="warning range for DB size in %% of the quota "
-                                         "(default: 80)"),
-            Option("--db-critical", convert=parse_range, default=Range.parse("95"),
-                   metavar="RANGE", help="critical range for DB size in %% of the quota "
-                                         "(default: 95)"),
-            Option("--apply-lag-warning", convert=parse_range, default=Range.parse("1000"),
-                   metavar="RANGE", help="warning range for raft entries committed but not "
-                                         "yet applied (default: 1000)"),
-            Option("--apply-lag-critical", convert=parse_range, default=Range.parse("5000"),
-                   metavar="RANGE", help="critical range for that lag (default: 5000; etcd "
-                                         "refuses new requests beyond 5000)"),
-            Option("--in-use-warning", convert=parse_range, default=Range.parse("0.5:"),
-                   metavar="RANGE", help="warning range for the DB's in-use fraction (default: "
-                                         "0.5:, below half in use wants a defragmentation)"),
+            _range("--db-warning", "80", "warning range for DB size in % of the quota"),
+            _range("--db-critical", "95", "critical range for DB size in % of the quota"),
+            _range("--apply-lag-warning", "1000",
+                   "warning range for raft entries committed but not yet applied"),
+            _range("--apply-lag-critical", "5000",
+                   "critical range for that lag (etcd refuses new requests beyond 5000)"),
+            _range("--in-use-warning", "0.5:", "warning range for the DB's in-use fraction "
+                                               "(below half in use wants a defragmentation)"),
             Option("--fragmentation-min-bytes", convert=parse_bytes, default=100 * MIB,
                    metavar="BYTES", help="judge the in-use fraction only for databases at "
                                          "least this big (default: 100MiB)"),
             state_option("--state-learner", "warning", "a member that is a learner"),
-            state_option("--state-leader-disagreement", "warning",
-                         "members that name different leaders"),
-            state_option("--state-version-skew", "warning", "members running different "
-                                                            "versions"),
+            *agreement_options(),
         ]),
     ], description="Judge each member's /v3/maintenance/status (with --cluster: every "
                    "member's) and compare the members with each other.")
+
+
+def _range(flag: str, default: str, what: str) -> Option:
+    return Option(flag, convert=parse_range, default=Range.parse(default), metavar="RANGE",
+                  help=f"{what} (default: {default})")
 
 
 class StatusAnswer:
