@@ -52,6 +52,11 @@ def etcdctl() -> Path | None:
     return distro / "etcdctl" if distro is not None else None
 
 
+class EarlyExit(RuntimeError):
+    """A member exited while starting, most often because a port chosen free was taken
+    by another process before etcd bound it."""
+
+
 class TlsFiles:
     """PEM file paths for TLS members: their certificate and key, the CA that signed
     both sides, and a client certificate the cluster's own readiness check uses."""
@@ -122,7 +127,23 @@ class EtcdCluster:
                 args += ["--client-cert-auth", "--trusted-ca-file", self.tls.ca]
         return args
 
-    def start(self, timeout: float = 30.0) -> EtcdCluster:
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> EtcdCluster:
+        """Start every member; after an early exit (a lost race for a port), again on new ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except EarlyExit:
+                if attempt == attempts - 1:
+                    self.stop()
+                    raise
+                scheme = "https" if self.tls else "http"
+                self.members = [Member(member.name, free_port(), free_port(), scheme)
+                                for member in self.members]
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> EtcdCluster:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH",
                                                                      "")}
         for member in self.members:
@@ -135,8 +156,10 @@ class EtcdCluster:
                 return self
             for member in self.members:
                 if member.process is not None and member.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"etcd {member.name} exited: {self.log(member)}")
+                    log = self.log(member)
+                    for other in self.members:
+                        other.kill()
+                    raise EarlyExit(f"etcd {member.name} exited while starting: {log}")
             time.sleep(0.1)
         logs = "; ".join(self.log(member) for member in self.members)
         self.stop()

@@ -185,10 +185,12 @@ def test_a_stopped_member_is_named_inside_the_timeout(doomed_trio):
     victim = next(member for member in doomed_trio.members if member is not leader)
     victim.pause()
     try:
-        run = etcd("cluster", "--endpoints", doomed_trio.endpoints, "-t", "2")
+        # Retried: with 50 ms heartbeats a loaded machine can see a moment of election.
+        run = until(lambda: etcd("cluster", "--endpoints", doomed_trio.endpoints, "-t", "2"),
+                    lambda run: run.code == 1)
         assert run.code == 1, run.out
         assert f"down: {victim.name} (no answer in time)" in run.first_line
-        assert run.seconds < 2.6  # -t 2 plus the interpreter's start
+        assert run.seconds < 2.6, run.seconds  # -t 2 plus the interpreter's start
         alone = etcd("health", "--endpoints", victim.client_url, "-t", "1")
         assert alone.code == 2 and "no answer in time" in alone.first_line
         assert alone.seconds < 1.6
