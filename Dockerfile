@@ -8,8 +8,12 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY probes ./probes
 COPY checks ./checks
+COPY bin ./bin
+# pip and setuptools leave the final venv: setuptools' distutils-precedence.pth would
+# otherwise run on every start of every check (about 1 ms).
 RUN python -m venv /opt/healthprobes \
  && /opt/healthprobes/bin/pip install --no-cache-dir . \
+ && /opt/healthprobes/bin/pip uninstall -y -q setuptools pip \
  && /opt/healthprobes/bin/python -m compileall -q /opt/healthprobes
 
 FROM ${BASE_IMAGE}

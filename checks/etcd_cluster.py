@@ -11,7 +11,6 @@ from checks.cli import Command, Group, Option, UsageError, Values
 from checks.etcd_common import (
     Connector,
     agreement_options,
-    any_member_list,
     ask_any,
     error_state,
     error_text,
@@ -34,7 +33,8 @@ from checks.states import CRITICAL, OK, WARNING
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from probes.deadline import Deadline
-    from probes.etcd import Alarm, EtcdSession, HealthAnswer, Member, MemberStatus
+    from probes.etcd import EtcdSession, HealthAnswer
+    from probes.etcd_answers import Alarm, Member, MemberStatus
 
 SERIOUS_ALARMS = ("NOSPACE", "CORRUPT")
 
@@ -150,8 +150,9 @@ def member_metrics(args: Values, members: list[Member]):
 
 
 def run_members(args: Values, deadline: Deadline) -> Report:
-    sessions = Connector(args, deadline).sessions()
-    members = any_member_list(sessions, deadline)
+    connector = Connector(args, deadline)
+    sessions = connector.sessions()
+    members = connector.member_list(sessions)
 
     def expected(metric: Metric) -> tuple[int, str]:
         state = OK if metric.value == args.expected else args.state_unexpected_count
@@ -259,7 +260,7 @@ def run_cluster(args: Values, deadline: Deadline) -> Report:
     given = [connector.session(url) for url in args.urls]
     target = ",".join(session.target for session in given)
     try:
-        members = any_member_list(given, deadline)
+        members = connector.member_list(given)
     except Exception as error:
         return single_result("etcd_cluster", target, error_state(error, args.timeout_state),
                              f"no member answered: {error_text(error)}")
@@ -331,8 +332,11 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
                 + (f"; learners: {', '.join(learners)}" if learners else ""))
     metrics = [Metric(f"finding_{index}", finding, context="finding")
                for index, finding in enumerate(findings)]
-    if not findings:
-        metrics.append(Metric("cluster", (OK, headline), context="finding"))
+    # Findings an operator declared OK (say, --state-version-skew ok mid-upgrade) follow
+    # the healthy headline instead of replacing it.
+    problems = [finding for finding in findings if finding[0] != OK]
+    if not problems:
+        metrics.insert(0, Metric("cluster", (OK, headline), context="finding"))
     metrics += [
         Metric("members", len(voting), min=0, context="number"),
         Metric("healthy", len(up), min=0, max=len(voting), context="number"),
@@ -346,7 +350,7 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
             return "; ".join(result.text for result in results if result.context == "finding")
 
         def verbose(self, results: list[Result]) -> list[str]:
-            lines = problem_lines(results) + ([headline] if findings else [])
+            lines = problem_lines(results) + ([headline] if problems else [])
             for view in views:
                 if view.up:
                     role = "leader" if view.status and view.status.is_leader else "follower"

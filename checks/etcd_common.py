@@ -17,7 +17,8 @@ from probes.errors import ProbeError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from probes.deadline import Deadline
-    from probes.etcd import Credentials, EtcdSession, Member
+    from probes.etcd import Credentials, EtcdSession
+    from probes.etcd_answers import Member
     from probes.http import Url
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
@@ -119,6 +120,7 @@ class Connector:
     def __init__(self, args: Values, deadline: Deadline) -> None:
         self.args, self.deadline = args, deadline
         self._tls = None
+        self._idle: dict[str, EtcdSession] = {}  # finished sessions, kept alive for reuse
 
     def tls(self):
         if self._tls is None:
@@ -135,6 +137,9 @@ class Connector:
         return self._tls
 
     def session(self, url: Url) -> EtcdSession:
+        kept = self._idle.pop(str(url), None)
+        if kept is not None:
+            return kept
         from probes.etcd import EtcdSession
 
         tls = self.tls() if url.scheme == "https" else None
@@ -145,25 +150,36 @@ class Connector:
         sessions = [self.session(url) for url in self.args.urls]
         if not self.args.cluster:
             return sessions
-        members = any_member_list(sessions, self.deadline)
+        members = self.member_list(sessions)
         return [self.session(url) for url in member_urls(members, self.args.urls[0].scheme)]
 
+    def member_list(self, sessions: list[EtcdSession]) -> list[Member]:
+        """The member list from whichever endpoint answers first.
 
-def any_member_list(sessions: list[EtcdSession], deadline: Deadline) -> list[Member]:
-    """The member list from whichever endpoint answers first."""
-    return ask_any(sessions, lambda session: session.members(), deadline)
+        That endpoint's connection is open and idle now: the next session for the same
+        URL reuses it instead of connecting (and, with TLS, shaking hands) again. The
+        others may still be waiting on a slow member, so they are not reused.
+        """
+        members, winner = ask_first(sessions, lambda session: session.members(), self.deadline)
+        self._idle[winner.target] = winner
+        return members
 
 
 def ask_any(sessions: list[EtcdSession], question, deadline: Deadline):
     """Ask every endpoint at once and take the first answer; raise the best error if none."""
+    return ask_first(sessions, question, deadline)[0]
+
+
+def ask_first(sessions: list[EtcdSession], question, deadline: Deadline):
+    """The first answer to the question, and the session that gave it."""
     from probes.parallel import run_all
 
     answers = run_all([(session.target, lambda session=session: question(session))
                        for session in sessions], deadline,
                       enough=lambda answer: True)
-    for answer in answers:
+    for session, answer in zip(sessions, answers, strict=True):
         if not isinstance(answer, BaseException):
-            return answer
+            return answer, session
     raise most_telling(answers)  # type: ignore[arg-type]
 
 

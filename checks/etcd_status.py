@@ -34,7 +34,8 @@ from checks.states import CRITICAL, OK
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from probes.deadline import Deadline
-    from probes.etcd import EtcdSession, MemberStatus
+    from probes.etcd import EtcdSession
+    from probes.etcd_answers import MemberStatus
 
 DEFAULT_QUOTA = 2 * 1024**3  # etcd's default --quota-backend-bytes
 QUOTA_METRIC = "etcd_server_quota_backend_bytes"

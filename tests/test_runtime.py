@@ -131,6 +131,20 @@ def test_json_output_has_no_nan():
     assert document["perfdata"][0]["value"] is None and document["state_code"] == 2
 
 
+def test_json_output_is_what_json_dumps_writes():
+    # The renderer avoids importing json; its text must still be json's, byte for byte.
+    odd = Report("demo", 'h\u00e9 "1"', [Result(Warn, "tab\there"), Result(Ok, "\u2603")],
+                 "a\nb", ["\\ back"], [Perf("t", 0.000001, "s", Range.parse("~:5"),
+                                              Range.parse("@1:2"), 0, 10**20),
+                                         Perf("n", math.inf), Perf("i", 7)])
+    text = render(odd, "json")
+    assert text == json.dumps(json.loads(text)) + "\n"
+    document = json.loads(text)
+    assert document["perfdata"][0]["value"] == 0.000001
+    assert document["perfdata"][1]["value"] is None and document["perfdata"][2]["value"] == 7
+    assert document["results"][1]["text"] == "\u2603" and document["target"] == 'h\u00e9 "1"'
+
+
 def test_influx_escapes_tags_and_strings():
     odd = Report("demo", "a b,c=d", [Result(Ok, 'say "hi"')], 'say "hi"', [], [])
     first = render(odd, "influx").splitlines()[0]
