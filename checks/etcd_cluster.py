@@ -220,6 +220,7 @@ class MemberView:
         self.health: HealthAnswer | None = None
         self.status: MemberStatus | None = None
         self.error: BaseException | None = None
+        self.alarms: list[Alarm] | None = None  # asked of one member only
 
     @property
     def up(self) -> bool:
@@ -243,13 +244,19 @@ class MemberView:
         return "no answer"
 
 
-def _ask_member(view: MemberView) -> MemberView:
+def _ask_member(view: MemberView, alarms_too: bool) -> MemberView:
     assert view.session is not None
     try:
         view.health = view.session.health("/health", HEALTH_QUERY)
         view.status = view.session.status()
     except Exception as error:
         view.error = error
+        return view
+    if alarms_too:
+        try:  # noqa: SIM105 - contextlib would cost an import on every run
+            view.alarms = view.session.alarms()
+        except Exception:
+            pass  # asked again of the other members below
     return view
 
 
@@ -269,16 +276,19 @@ def run_cluster(args: Values, deadline: Deadline) -> Report:
         urls = member_urls([member], args.urls[0].scheme)
         views.append(MemberView(member, connector.session(urls[0]) if urls else None))
     asked = [view for view in views if view.session is not None]
-    outcomes = run_all([(view.session.target, lambda view=view: _ask_member(view))  # type: ignore[union-attr]
+    # The alarm list (one raft round) is asked of the member that gave the member list,
+    # in the same pass as its health and status: not one more round after them all.
+    outcomes = run_all([(view.session.target,  # type: ignore[union-attr]
+                         lambda view=view: _ask_member(view, view.session is connector.answered))
                         for view in asked], deadline)
     for view, outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, BaseException) and (view.health is None or view.status is None):
             view.error = view.error or outcome  # still being asked at the deadline
-    alarms: list[Alarm] = []
-    # The members' own connections, kept alive: no new connection for the alarm list.
+    alarms: list[Alarm] = next((view.alarms for view in views if view.alarms is not None), [])
+    # Otherwise: the members' own connections, kept alive, no new connection.
     up_sessions = [view.session for view in views if view.up and view.session is not None]
     alarm_error = None
-    if up_sessions:
+    if up_sessions and not any(view.alarms is not None for view in views):
         try:
             alarms = ask_any(up_sessions, lambda session: session.alarms(), deadline)
         except Exception as error:

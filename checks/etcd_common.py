@@ -121,6 +121,7 @@ class Connector:
         self.args, self.deadline = args, deadline
         self._tls = None
         self._idle: dict[str, EtcdSession] = {}  # finished sessions, kept alive for reuse
+        self.answered: EtcdSession | None = None  # whose member list was taken
 
     def tls(self):
         if self._tls is None:
@@ -161,7 +162,7 @@ class Connector:
         others may still be waiting on a slow member, so they are not reused.
         """
         members, winner = ask_first(sessions, lambda session: session.members(), self.deadline)
-        self._idle[winner.target] = winner
+        self._idle[winner.target] = self.answered = winner
         return members
 
 
