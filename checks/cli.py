@@ -130,6 +130,7 @@ class Parser:
         options = self._options(None)
         lookup = _lookup(options)
         given: dict[str, object] = {}
+        in_order: list[tuple[str, object]] = []
         index = 0
         while index < len(argv):
             token = argv[index]
@@ -175,11 +176,16 @@ class Parser:
             value = option.read(attached, name)
             if option.action == APPEND:
                 given.setdefault(option.dest, []).append(value)  # type: ignore[union-attr]
+                in_order.append((option.dest, value))
             else:
                 given[option.dest] = value
         if self.commands and command is None:
             raise UsageError(f"name what to check: {', '.join(self.commands)}")
-        return self._complete(options, given, command)
+        values = self._complete(options, given, command)
+        # Repeatable options in command-line order: lets a check bind "-w" to the
+        # "--expr" before it.
+        values.appended_in_order = in_order
+        return values
 
     def _positional(self, token: str, command: Command | None) -> Command:
         if command is not None or token not in self.commands:

@@ -11,7 +11,7 @@ import os
 
 from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values
 from checks.model import Result, Summary
-from checks.states import UNKNOWN, ValueProblem, parse_state
+from checks.states import UNKNOWN, parse_state
 from probes.errors import ProbeError
 
 TYPE_CHECKING = False
@@ -219,24 +219,6 @@ def error_text(error: BaseException) -> str:
     if isinstance(error, ProbeError):
         return str(error)
     return f"internal error: {type(error).__name__}: {error}"
-
-
-def parse_bytes(text: str) -> int:
-    """``2147483648``, ``2GiB``, ``512MiB``, ``8GB`` (as etcd's docs write quotas)."""
-    units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-             "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
-             "tb": 1000**4, "tib": 1024**4}
-    stripped = text.strip().lower()
-    number = stripped.rstrip("kmgtib ")
-    unit = stripped[len(number):].strip()
-    try:
-        value = float(number) * units[unit]
-    except (ValueError, KeyError):
-        raise ValueProblem(f"invalid size {text!r}: write bytes or e.g. 512MiB, 8GiB"
-                           ) from None
-    if value <= 0:
-        raise ValueProblem(f"invalid size {text!r}: must be more than 0")
-    return int(value)
 
 
 def short_name(url_text: str) -> str:

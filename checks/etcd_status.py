@@ -14,7 +14,6 @@ from checks.etcd_common import (
     agreement_options,
     error_state,
     error_text,
-    parse_bytes,
     short_name,
     state_option,
 )
@@ -27,7 +26,7 @@ from checks.model import (
     evaluate,
     problem_lines,
 )
-from checks.numbers import format_number
+from checks.numbers import format_number, parse_bytes
 from checks.ranges import Range, parse_range
 from checks.states import CRITICAL, OK
 

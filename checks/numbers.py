@@ -4,6 +4,8 @@ Telegraf's Nagios parser drops a line with scientific notation, and so do some
 graphing add-ons; a value that is no finite number is left out rather than written.
 """
 
+from checks.states import ValueProblem
+
 INF = float("inf")
 
 
@@ -27,3 +29,21 @@ def is_finite(value: object) -> bool:
         return True
     # Without math: one module less to load on every run.
     return isinstance(value, (int, float)) and value == value and value not in (INF, -INF)
+
+
+def parse_bytes(text: str) -> int:
+    """``2147483648``, ``2GiB``, ``512MiB``, ``8GB`` (as etcd's docs write quotas)."""
+    units = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+             "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+             "tb": 1000**4, "tib": 1024**4}
+    stripped = text.strip().lower()
+    number = stripped.rstrip("kmgtib ")
+    unit = stripped[len(number):].strip()
+    try:
+        value = float(number) * units[unit]
+    except (ValueError, KeyError):
+        raise ValueProblem(f"invalid size {text!r}: write bytes or e.g. 512MiB, 8GiB"
+                           ) from None
+    if value <= 0:
+        raise ValueProblem(f"invalid size {text!r}: must be more than 0")
+    return int(value)

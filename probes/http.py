@@ -234,11 +234,14 @@ class Connection:
         fresh = self._sock is None
         if fresh:
             self._open()
+        given = headers or {}
         lines = [f"{method} {self.url.prefix}{path} HTTP/1.1", f"Host: {self.url.authority}",
-                 "User-Agent: healthprobes", "Accept-Encoding: identity"]
+                 "User-Agent: healthprobes"]
+        if "Accept-Encoding" not in given:  # the caller decodes what it asks for
+            lines.append("Accept-Encoding: identity")
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        lines += [f"{name}: {value}" for name, value in given.items()]
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
         try:
             self._send(payload)

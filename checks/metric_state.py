@@ -1,0 +1,168 @@
+"""History between runs: the samples range functions need, and when alerts began firing.
+
+One JSON file per target and expression (or rules file), named by a hash of them, in
+a directory only its user can read (0700; files 0600). Runs that overlap on one file
+(a scheduler retrying, a check run by hand next to Nagios) take turns through an
+exclusive lock on a side file, and a file is replaced by rename, never rewritten in
+place: a reader sees the old file or the new one, not half of one.
+
+Every way a history can be unusable is said in words and leads to a new baseline:
+a file that is not ours or is corrupt, one older than --max-state-age, and a clock
+that went backwards (a point from the future would make every rate negative).
+"""
+
+from __future__ import annotations
+
+import os
+
+from probes.errors import ProbeError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from probes.deadline import Deadline
+
+Points = list[tuple[float, float]]
+FORMAT = 1
+MAX_POINTS = 1000  # per series: a run every 4 s keeps an hour's window
+
+
+def default_directory() -> str:
+    """$HEALTHPROBES_STATE_DIR, else the XDG state home, else a per-user /tmp folder."""
+    chosen = os.environ.get("HEALTHPROBES_STATE_DIR")
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    if base.startswith("/") and os.access(_existing_parent(base), os.W_OK):
+        return os.path.join(base, "healthprobes")
+    # A container user without a home (HOME=/ as uid 65532): /tmp is writable.
+    return f"/tmp/healthprobes-{os.getuid()}"
+
+
+def _existing_parent(path: str) -> str:
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+class History:
+    """What the state file held, and what this run adds before it is saved."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, Points] = {}
+        self.firing_since: dict[str, float] = {}  # alert series -> first seen firing
+        self.problem: str | None = None  # why an old history was discarded
+        self.fresh = True  # no usable history: this run is a baseline
+
+    def add(self, recorded: dict[str, float], now: float, keep_seconds: float) -> None:
+        """Append this run's values, and forget points no window will need again."""
+        oldest = now - keep_seconds
+        for key, value in recorded.items():
+            self.series.setdefault(key, []).append((now, value))
+        for key in list(self.series):
+            points = [point for point in self.series[key] if point[0] > oldest]
+            if points:
+                self.series[key] = points[-MAX_POINTS:]
+            else:
+                del self.series[key]
+
+
+class StateFile:
+    def __init__(self, directory: str, identity: str) -> None:
+        import hashlib
+
+        self.directory, self.identity = directory, identity
+        name = hashlib.sha256(identity.encode()).hexdigest()[:32]
+        self.path = os.path.join(directory, f"{name}.json")
+        self._lock_fd: int | None = None
+
+    def lock(self, deadline: Deadline) -> None:
+        """Wait for our turn (bounded by the check's deadline)."""
+        import fcntl
+        import time
+
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise ProbeError("", f"cannot use the state directory {self.directory}: "
+                             f"{error.strerror} (see --state-dir)", ProbeError.CONFIG) from None
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if deadline.remaining() <= 0.05:
+                    raise ProbeError("", f"the state file {self.path} stayed locked by "
+                                     "another run until the timeout", ProbeError.TIMEOUT) from None
+                time.sleep(0.01)
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the lock
+            self._lock_fd = None
+
+    def load(self, now: float, max_age: float) -> History:
+        history = History()
+        try:
+            with open(self.path, "rb") as handle:
+                raw = handle.read(64 << 20)
+        except FileNotFoundError:
+            return history
+        except OSError as error:
+            history.problem = f"the state file {self.path} is unreadable ({error.strerror})"
+            return history
+        try:
+            document = _decode(raw)
+            if document.get("format") != FORMAT or document.get("identity") != self.identity:
+                raise ValueError("written for something else")
+            updated = float(document["updated"])
+            series = {str(key): [(float(t), float(v)) for t, v in points]
+                      for key, points in document.get("series", {}).items()}
+            firing = {str(key): float(since)
+                      for key, since in document.get("firing_since", {}).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            history.problem = (f"the state file {self.path} was corrupt ({error}); "
+                               "starting a new baseline")
+            return history
+        if updated > now + 1:
+            history.problem = (f"the clock went backwards ({updated - now:.0f} s behind the "
+                               "last run); history discarded, starting a new baseline")
+            return history
+        if now - updated > max_age:
+            history.problem = (f"the history is {now - updated:.0f} s old, more than "
+                               f"--max-state-age {max_age:g} s; starting a new baseline")
+            return history
+        history.series, history.firing_since, history.fresh = series, firing, False
+        return history
+
+    def save(self, history: History, now: float) -> None:
+        import tempfile
+
+        document = {"format": FORMAT, "identity": self.identity, "updated": now,
+                    "series": history.series, "firing_since": history.firing_since}
+        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".state-")
+        try:
+            with os.fdopen(descriptor, "w") as handle:  # mkstemp makes it 0600
+                handle.write(_encode(document))
+            os.replace(temporary, self.path)
+        except OSError as error:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise ProbeError("", f"cannot write the state file {self.path}: "
+                             f"{error.strerror}", ProbeError.CONFIG) from None
+
+
+def _encode(document: dict) -> str:
+    import json
+
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _decode(raw: bytes) -> dict:
+    import json
+
+    document = json.loads(raw)
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    return document

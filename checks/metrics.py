@@ -1,0 +1,303 @@
+"""check_metrics: judge PromQL expressions over a Prometheus text endpoint, no server needed.
+
+Scrape one target (etcd's /metrics first, any exporter after), evaluate each --expr
+against its warning/critical ranges, or every alert of a --rules file, and keep the
+history range functions need in a state file between runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values, parse_duration
+from checks.numbers import parse_bytes
+from checks.ranges import parse_range
+from checks.runtime import CheckProgram
+from checks.runtime import main as run_main
+from checks.states import OK, UNKNOWN, parse_state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.model import Report
+    from probes.deadline import Deadline
+
+EPILOG = """\
+expressions:
+  Each -w, -c, --label and --uom belongs to the --expr before it (with a single
+  --expr, anywhere). Every series an expression returns is judged and reported; the
+  worst state wins and the status line names the worst series.
+  Supported: selectors with =, !=, =~, !~; rate, irate, increase, delta and the
+  *_over_time functions over a window; histogram_quantile; sum, min, max, avg, count,
+  group with by/without; + - * / % ^, comparisons (with bool), and/or/unless, with
+  on/ignoring and group_left/group_right; abs, ceil, floor, clamp, clamp_min,
+  clamp_max, absent, scalar, vector, time. Anything else is UNKNOWN, naming the part.
+
+range functions and history:
+  rate(x[5m]) needs earlier samples: they are kept in a state file per target and
+  expression (--state-dir). The first run only collects a baseline (OK, or
+  --first-run-state). rate is the per-second increase between the oldest and the
+  newest sample inside the window, corrected for counter resets; increase is the same
+  increase, not divided. Unlike Prometheus, nothing is extrapolated to the window's
+  edges: a check run every minute or two has too few samples for that to be right.
+  Run the check more often than the window, or the window holds one sample.
+
+rules:
+  --rules FILE evaluates every alerting rule of a Prometheus rules file: a firing
+  alert with severity critical is CRITICAL, any other WARNING; 'for:' is honoured
+  through the state file (pending until then). Rules that need 'up' describe a
+  Prometheus server's view of many targets and are reported as not applicable.
+
+exit codes:
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for invalid arguments and
+  unsupported expressions). --probe: 0 for OK and WARNING, 1 otherwise.
+  --format influx|prometheus: always 0.
+
+examples:
+  check_metrics --url http://127.0.0.1:2381/metrics --expr etcd_server_has_leader -c 1:
+  check_metrics --url http://e1:2381/metrics \\
+      --expr 'histogram_quantile(0.99, rate(etcd_disk_wal_fsync_duration_seconds_bucket[5m]))' \\
+      -w 0.5 -c 1 --label wal_fsync_p99 --uom s
+  check_metrics --url https://api:6443/metrics --bearer-token-file /var/run/secrets/token \\
+      --cacert ca.crt --rules apiserver-alerts.yml
+"""
+
+
+def scrape_options() -> Group:
+    """TLS and authentication for a scrape; check_etcd metrics uses its own flags."""
+    return Group("scrape target", [
+        Option("--url", env="HEALTHPROBES_METRICS_URL", metavar="URL",
+               help="the metrics endpoint, e.g. http://127.0.0.1:2381/metrics"),
+        Option("--cacert", metavar="FILE",
+               help="CA certificates to verify an https target with (default: the system's)"),
+        Option("--cert", metavar="FILE", help="client certificate, for targets demanding one"),
+        Option("--key", metavar="FILE", help="the client certificate's key"),
+        Option("--insecure-skip-tls-verify", action=FLAG,
+               help="do not verify the target's certificate (testing only)"),
+        Option("--bearer-token-file", metavar="FILE",
+               help="send 'Authorization: Bearer' with the token in this file (a "
+                    "Kubernetes service account token, say); never printed"),
+        Option("--user", metavar="NAME", help="user for HTTP basic authentication"),
+        Option("--password-file", metavar="FILE",
+               help="file whose first line is the basic-auth password (or set "
+                    "HEALTHPROBES_PASSWORD); never printed"),
+        Option("--max-bytes", convert=parse_bytes, default=64 << 20, metavar="SIZE",
+               help="largest answer read, after gzip decoding (default: 64MiB)"),
+        Option("--scrape-labels", metavar="NAME=VALUE,...", default="",
+               help="labels added to every scraped series, as a Prometheus server adds "
+                    "job and instance: lets rules that select {job=~\"etcd\"} match"),
+    ])
+
+
+def judging_options(with_expressions: bool) -> Group:
+    options = []
+    if with_expressions:
+        options += [
+            Option("--expr", action=APPEND, metavar="PROMQL",
+                   help="an expression to judge; repeatable"),
+            Option("-w", "--warning", action=APPEND, convert=parse_range, metavar="RANGE",
+                   help="warning range for the --expr before it (Nagios syntax)"),
+            Option("-c", "--critical", action=APPEND, convert=parse_range, metavar="RANGE",
+                   help="critical range for the --expr before it"),
+            Option("--label", action=APPEND, metavar="NAME",
+                   help="perfdata label for the --expr before it (series add their label "
+                        "values: NAME_v1_v2)"),
+            Option("--uom", action=APPEND, metavar="UNIT",
+                   help="perfdata unit for the --expr before it: s, ms, %, B, c ..."),
+            Option("--rules", metavar="FILE",
+                   help="evaluate every alerting rule of this Prometheus rules file"),
+        ]
+    options += [
+        Option("--empty-state", convert=parse_state, default=UNKNOWN, metavar="STATE",
+               help="state when an expression returns no series (default: unknown)"),
+        Option("--nan-state", convert=parse_state, default=OK, metavar="STATE",
+               help="state for a NaN result, e.g. a quantile with no new observations "
+                    "(default: ok)"),
+        Option("--first-run-state", convert=parse_state, default=OK, metavar="STATE",
+               help="state while range functions collect their first samples (default: ok)"),
+        Option("--state-dir", env="HEALTHPROBES_STATE_DIR", metavar="DIR",
+               help="where histories are kept (default: $XDG_STATE_HOME/healthprobes or "
+                    "~/.local/state/healthprobes; /tmp/healthprobes-UID without a home)"),
+        Option("--max-state-age", convert=parse_duration, default=3600.0, metavar="DURATION",
+               help="a history older than this is discarded and a new baseline taken "
+                    "(default: 1h)"),
+    ]
+    return Group("judging", options)
+
+
+def validate(args: Values) -> None:
+    if not args.url:
+        raise UsageError("--url is required (or HEALTHPROBES_METRICS_URL)")
+    validate_scrape(args, args.url)
+    if not args.expr and not args.rules:
+        raise UsageError("give at least one --expr, or --rules FILE")
+    args.queries = bind_queries(args)
+    if args.rules:
+        from checks.metrics_rules import load_rules
+
+        args.alert_rules = load_rules(args.rules)
+
+
+def validate_scrape(args: Values, url_text: str) -> None:
+    """URL, TLS pairs, secrets and scrape labels, checked before anything is asked."""
+    import os
+
+    from probes.http import parse_url
+
+    try:
+        args.target_url = parse_url(url_text)
+    except ValueError as error:
+        raise UsageError(f"--url: {error}") from None
+    if bool(args.cert) != bool(args.key):
+        raise UsageError("--cert and --key go together")
+    headers = {}
+    if args.bearer_token_file:
+        headers["Authorization"] = "Bearer " + _first_line(args.bearer_token_file,
+                                                           "--bearer-token-file")
+    if args.user:
+        if args.password_file:
+            password = _first_line(args.password_file, "--password-file")
+        else:
+            password = os.environ.get("HEALTHPROBES_PASSWORD", "")
+        if not password:
+            raise UsageError(f"no password for user {args.user!r}: give --password-file "
+                             "or set HEALTHPROBES_PASSWORD")
+        import base64
+
+        pair = base64.b64encode(f"{args.user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {pair}"
+    elif args.password_file:
+        raise UsageError("--password-file needs --user")
+    args.scrape_headers = headers
+    args.extra_labels = _label_pairs(args.scrape_labels)
+
+
+def _first_line(path: str, option: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.readline().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"{option}: cannot read {path} ({reason})") from None
+    if not text:
+        raise UsageError(f"{option}: {path} is empty")
+    return text
+
+
+def _label_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip():
+            raise UsageError(f"--scrape-labels: write name=value, not {part!r}")
+        pairs[name.strip()] = value.strip()
+    return tuple(sorted(pairs.items()))
+
+
+def bind_queries(args: Values) -> list:
+    """Each -w/-c/--label/--uom to the --expr before it; anywhere with a single --expr."""
+    from checks.metrics_engine import Query
+    from checks.promql import QueryError
+
+    bound: list[dict] = []
+    pending: dict = {}
+    for dest, value in args.appended_in_order:
+        if dest == "expr":
+            bound.append({"expr": value})
+        elif dest in ("warning", "critical", "label", "uom"):
+            target = bound[-1] if bound else pending
+            if dest in target:
+                raise UsageError(f"two --{dest} for one --expr")
+            target[dest] = value
+    if pending:
+        if len(bound) != 1:
+            raise UsageError("with several --expr, put -w/-c/--label/--uom after the --expr "
+                             "they belong to")
+        for dest, value in pending.items():
+            if dest in bound[0]:
+                raise UsageError(f"two --{dest} for one --expr")
+            bound[0][dest] = value
+    queries = []
+    for fields in bound:
+        try:
+            queries.append(Query(fields["expr"], fields.get("warning"), fields.get("critical"),
+                                 fields.get("label"), fields.get("uom", "")))
+        except QueryError as error:
+            raise UsageError(f"--expr: {error}") from None
+    return queries
+
+
+def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context=None):
+    """Fetch and parse the target; returns the exposition and the scrape's time."""
+    import time
+
+    from probes import exposition
+
+    if tls_context is None and args.target_url.scheme == "https":
+        from probes.tls import client_context
+
+        tls_context = client_context(args.cacert, args.cert, args.key,
+                                     verify=not args.insecure_skip_tls_verify)
+    body = exposition.fetch(args.target_url, deadline, tls_context, args.scrape_headers,
+                            args.max_bytes, client_cert=bool(args.cert))
+    now = time.time()
+    found = exposition.parse(body, names, str(args.target_url))
+    if args.extra_labels:
+        found.add_labels(args.extra_labels)
+    return found, now
+
+
+def run(args: Values, deadline: Deadline) -> Report:
+    from checks.metric_state import default_directory
+    from checks.metrics_engine import Policy, judge, wanted_names
+    from checks.model import Summary, evaluate, problem_lines
+
+    policy = Policy(args.state_dir or default_directory(), args.max_state_age,
+                    args.first_run_state, args.empty_state, args.nan_state)
+    rules = getattr(args, "alert_rules", None) or []
+    names = wanted_names(args.queries + [rule.query for rule in rules])
+    found, now = scrape(args, deadline, names)
+    target = str(args.target_url)
+    metrics, contexts, notes = judge(args.queries, found, now, target, policy, deadline)
+    if rules:
+        from checks.metrics_rules import judge_rules
+
+        rule_metrics, rule_contexts, rule_notes = judge_rules(rules, found, now, target,
+                                                              policy, deadline)
+        metrics += rule_metrics
+        contexts += rule_contexts
+        notes += rule_notes
+    if found.duplicates:
+        notes.append(f"{len(found.duplicates)} duplicate series ignored (the first one "
+                     f"counts): {', '.join(found.duplicates[:3])}")
+
+    class MetricsSummary(Summary):
+        def ok(self, results):
+            texts = [result.text for result in results if result.context != "alert_counts"]
+            more = len(texts) - 3
+            return "; ".join(texts[:3]) + (f" (+{more} more OK)" if more > 0 else "")
+
+        def verbose(self, results):
+            return problem_lines(results, args.verbose) + notes
+
+    return evaluate("metrics", target, metrics, contexts, MetricsSummary())
+
+
+PROGRAM = CheckProgram(
+    name="metrics",
+    prog="check_metrics",
+    description="Judge PromQL expressions, or a rules file's alerts, over one Prometheus "
+                "text endpoint: values, rates and histogram quantiles against Nagios ranges.",
+    groups=[scrape_options(), judging_options(with_expressions=True)],
+    validate=validate,
+    run=run,
+    target=lambda args: str(args.target_url),
+    epilog=EPILOG,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(PROGRAM, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Judging PromQL expressions against one scrape: shared by check_metrics and
+``check_etcd metrics`` (one evaluator, one state policy, one way of wording results).
+
+Each expression keeps its own history file when it has range selectors (key: target
+and expression), so two checks never share, and corrupt, one another's history.
+"""
+
+from __future__ import annotations
+
+from checks.model import Metric, ThresholdContext, VerdictContext
+from checks.promql import Evaluation, metric_names, parse, range_windows, series_key
+from checks.states import OK
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.model import Context
+    from checks.ranges import Range
+    from probes.deadline import Deadline
+    from probes.exposition import Exposition
+
+
+class Query:
+    """One expression with its thresholds and the label its perfdata carries."""
+
+    def __init__(self, expr: str, warning: Range | None = None, critical: Range | None = None,
+                 label: str | None = None, uom: str = "") -> None:
+        self.expr, self.warning, self.critical, self.uom = expr, warning, critical, uom
+        self.tree = parse(expr)  # raises QueryError: an invalid expression is a usage error
+        self.label = label or default_label(self.tree)
+        self.windows = range_windows(self.tree)
+
+
+class Policy:
+    """What to say when an expression cannot be judged yet, or has nothing to judge."""
+
+    def __init__(self, state_dir: str, max_state_age: float, first_run_state: int = OK,
+                 empty_state: int = 3, nan_state: int = OK) -> None:
+        self.state_dir, self.max_state_age = state_dir, max_state_age
+        self.first_run_state, self.empty_state, self.nan_state = (
+            first_run_state, empty_state, nan_state)
+
+
+def default_label(tree) -> str:
+    """A perfdata label from the expression: its outer function and first metric name."""
+    names = sorted(metric_names(tree) or [])
+    base = names[0] if names else "value"
+    kind = type(tree).__name__
+    if kind == "Call":
+        if tree.func.name == "histogram_quantile":
+            base = base.removesuffix("_bucket")
+        return f"{tree.func.name}_{base}"
+    if kind == "AggregateExpr":
+        return f"{tree.op}_{base}"
+    return base
+
+
+def wanted_names(queries: list[Query]) -> set[str] | None:
+    names: set[str] = set()
+    for query in queries:
+        found = metric_names(query.tree)
+        if found is None:
+            return None
+        names |= found
+    return names
+
+
+def series_label(label: str, labels: tuple[tuple[str, str], ...], alone: bool) -> str:
+    """``label`` for a single unlabelled answer, else ``label_value1_value2``."""
+    values = [value for name, value in labels if name != "__name__"]
+    if alone and not values:
+        return label
+    return "_".join([label, *values]) if values else label
+
+
+def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: float,
+                          policy: Policy, deadline: Deadline, keeps_alerts: bool = False):
+    """Evaluate one expression with its history: loaded, extended and saved under lock.
+
+    Returns (vector, evaluation, history); history is None for an expression that
+    needs none. With ``keeps_alerts``, the history also records since when each
+    returned series has been returned (an alert's ``for:``).
+    """
+    from checks.metric_state import StateFile
+
+    if not query.windows and not keeps_alerts:
+        evaluation = Evaluation(scrape, now)
+        return evaluation.run(query.tree), evaluation, None
+    state = StateFile(policy.state_dir, identity)
+    state.lock(deadline)
+    try:
+        history = state.load(now, policy.max_state_age)
+        evaluation = Evaluation(scrape, now, history.series)
+        vector = evaluation.run(query.tree)
+        history.add(evaluation.recorded, now, max(query.windows, default=0.0))
+        if keeps_alerts:
+            active = {series_key(labels) for labels, _ in vector}
+            history.firing_since = {key: history.firing_since.get(key, now) for key in active}
+        state.save(history, now)
+    finally:
+        state.unlock()
+    return vector, evaluation, history
+
+
+def judge(queries: list[Query], scrape: Exposition, now: float, target: str, policy: Policy,
+          deadline: Deadline) -> tuple[list[Metric], list[Context], list[str]]:
+    """Metrics and contexts for every series every expression returned, and notes."""
+    metrics: list[Metric] = []
+    contexts: list[Context] = [VerdictContext("finding", lambda metric: metric.value)]
+    notes: list[str] = []
+    for index, query in enumerate(queries):
+        context = f"query{index}"
+        contexts.append(ThresholdContext(context, query.warning, query.critical,
+                                         policy.nan_state))
+        vector, evaluation, history = evaluate_with_history(
+            f"{target}\n{query.expr}", query, scrape, now, policy, deadline)
+        if history is not None and history.problem:
+            notes.append(f"{query.label}: {history.problem}")
+        notes += [f"{query.label}: {note}" for note in dict.fromkeys(evaluation.notes)]
+        if not vector:
+            metrics.append(Metric(query.label, _nothing(query, evaluation, history, policy),
+                                  context="finding"))
+            continue
+        for labels, value in vector:
+            metrics.append(Metric(series_label(query.label, labels, len(vector) == 1),
+                                  value, query.uom, context=context))
+    return metrics, contexts, notes
+
+
+def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> tuple[int, str]:
+    """The verdict for an expression that returned no series: baseline, or empty."""
+    if evaluation.short_windows:
+        window = max(query.windows)
+        if history is None or history.fresh:
+            return (policy.first_run_state,
+                    f"{query.label}: collecting a baseline (the {window:g}s window needs a "
+                    "second sample; the next run judges)")
+        return (policy.first_run_state,
+                f"{query.label}: no earlier sample inside the {window:g}s window yet "
+                f"({len(evaluation.short_windows)} series); runs must come more often than "
+                "the window")
+    return policy.empty_state, f"{query.label}: {query.expr} returned no series"

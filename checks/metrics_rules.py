@@ -1,0 +1,146 @@
+"""check_metrics --rules: a Prometheus alerting-rules file, evaluated against one scrape.
+
+Firing alerts become states (severity critical: CRITICAL, any other: WARNING); an
+alert whose expression has returned its series for less than ``for:`` is pending
+(OK, said in the output). The history of when each series began to fire lives in the
+same state file as the expression's samples.
+
+A direct scrape of one target has no ``up`` series: rules that select it describe a
+Prometheus server's view of many targets, and are reported as not applicable.
+"""
+
+from __future__ import annotations
+
+from checks.cli import UsageError
+from checks.metrics_engine import Query, evaluate_with_history
+from checks.model import Metric, ThresholdContext, VerdictContext
+from checks.numbers import format_number
+from checks.promql import QueryError, metric_names, series_key
+from checks.states import CRITICAL, OK, UNKNOWN, WARNING
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from checks.metrics_engine import Policy
+    from checks.model import Context
+    from probes.deadline import Deadline
+    from probes.exposition import Exposition
+
+SERVER_ONLY_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+
+
+class AlertRule:
+    def __init__(self, name: str, expr: str, for_seconds: float, severity: str) -> None:
+        self.name, self.expr, self.for_seconds, self.severity = (
+            name, expr, for_seconds, severity)
+        self.problem: str | None = None  # why it cannot be evaluated here
+        self.not_applicable: str | None = None
+        try:
+            self.query = Query(expr, label=name)
+        except QueryError as error:
+            self.query = Query("vector(0)", label=name)  # a placeholder never evaluated
+            self.problem = str(error)
+            return
+        names = metric_names(self.query.tree) or set()
+        needs = sorted(names & SERVER_ONLY_METRICS)
+        if needs:
+            self.not_applicable = (f"uses {', '.join(needs)}, which only a Prometheus server "
+                                   "scraping many targets has")
+
+    @property
+    def state(self) -> int:
+        return CRITICAL if self.severity.lower() == "critical" else WARNING
+
+
+def load_rules(path: str) -> list[AlertRule]:
+    """Every alerting rule of the file; recording rules are skipped."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise UsageError("--rules needs PyYAML (pip install PyYAML)") from None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle.read(16 << 20))
+    except OSError as error:
+        raise UsageError(f"--rules: cannot read {path} ({error.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"--rules: {path} is not valid YAML ({first})") from None
+    groups = document.get("groups") if isinstance(document, dict) else None
+    if not isinstance(groups, list):
+        raise UsageError(f"--rules: {path} is not a Prometheus rules file (no 'groups' list)")
+    rules = []
+    for group in groups:
+        for rule in (group or {}).get("rules") or []:
+            if not isinstance(rule, dict) or "alert" not in rule:
+                continue  # a recording rule: nothing to judge
+            if not isinstance(rule.get("expr"), (str, int, float)):
+                raise UsageError(f"--rules: alert {rule.get('alert')!r} has no expr")
+            labels = rule.get("labels") or {}
+            rules.append(AlertRule(str(rule["alert"]), str(rule["expr"]).strip(),
+                                   _for_seconds(rule.get("for"), rule["alert"]),
+                                   str(labels.get("severity", "warning"))))
+    if not rules:
+        raise UsageError(f"--rules: {path} holds no alerting rules")
+    return rules
+
+
+def _for_seconds(value: object, alert: object) -> float:
+    from checks.cli import parse_duration
+
+    if value in (None, "", 0):
+        return 0.0
+    try:
+        return parse_duration(str(value))
+    except ValueError:
+        raise UsageError(f"--rules: alert {alert!r} has an invalid for: {value!r}") from None
+
+
+def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: str,
+                policy: Policy, deadline: Deadline
+                ) -> tuple[list[Metric], list[Context], list[str]]:
+    metrics: list[Metric] = []
+    notes: list[str] = []
+    firing = pending = 0
+    for rule in rules:
+        if rule.problem:
+            metrics.append(_finding(rule, UNKNOWN, f"{rule.name}: cannot evaluate: "
+                                                   f"{rule.problem}"))
+            continue
+        if rule.not_applicable:
+            notes.append(f"{rule.name}: not applicable to a direct scrape ({rule.not_applicable})")
+            continue
+        try:
+            vector, evaluation, history = evaluate_with_history(
+                f"{target}\nalert {rule.name}\n{rule.expr}", rule.query, scrape, now, policy,
+                deadline, keeps_alerts=True)
+        except QueryError as error:
+            metrics.append(_finding(rule, UNKNOWN, f"{rule.name}: {error}"))
+            continue
+        if history is not None and history.problem:
+            notes.append(f"{rule.name}: {history.problem}")
+        if not vector:
+            baseline = " (collecting a baseline)" if evaluation.short_windows else ""
+            metrics.append(_finding(rule, OK, f"{rule.name}: not firing{baseline}"))
+            continue
+        since = history.firing_since if history is not None else {}
+        for labels, value in vector:
+            shown = series_key(labels)
+            held = now - since.get(shown, now)
+            where = f" {shown}" if shown else ""
+            if held >= rule.for_seconds:
+                firing += 1
+                metrics.append(_finding(rule, rule.state, f"{rule.name} firing{where}: value "
+                                        f"{format_number(value)} ({rule.severity})"))
+            else:
+                pending += 1
+                metrics.append(_finding(rule, OK, f"{rule.name} pending{where} for "
+                                        f"{held:.0f}s of {rule.for_seconds:g}s"))
+    metrics += [Metric("alerts_firing", firing, min=0, context="alert_counts"),
+                Metric("alerts_pending", pending, min=0, context="alert_counts")]
+    contexts: list[Context] = [VerdictContext("alert", lambda metric: metric.value),
+                               ThresholdContext("alert_counts")]
+    return metrics, contexts, notes
+
+
+def _finding(rule: AlertRule, state: int, text: str) -> Metric:
+    return Metric(f"alert_{rule.name}", (state, text), context="alert")
