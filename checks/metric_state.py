@@ -31,18 +31,14 @@ def default_directory() -> str:
     chosen = os.environ.get("HEALTHPROBES_STATE_DIR")
     if chosen:
         return chosen
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state")
-    if base.startswith("/") and os.access(_existing_parent(base), os.W_OK):
-        return os.path.join(base, "healthprobes")
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, "healthprobes")
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and os.path.isdir(home) and os.access(home, os.W_OK):
+        return os.path.join(home, ".local", "state", "healthprobes")
     # A container user without a home (HOME=/ as uid 65532): /tmp is writable.
     return f"/tmp/healthprobes-{os.getuid()}"
-
-
-def _existing_parent(path: str) -> str:
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    return path
 
 
 class History:

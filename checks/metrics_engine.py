@@ -65,11 +65,11 @@ def wanted_names(queries: list[Query]) -> set[str] | None:
 
 
 def series_label(label: str, labels: tuple[tuple[str, str], ...], alone: bool) -> str:
-    """``label`` for a single unlabelled answer, else ``label_value1_value2``."""
+    """``label`` for the only series, else ``label_value1_value2`` for each of several."""
     values = [value for name, value in labels if name != "__name__"]
-    if alone and not values:
+    if alone or not values:
         return label
-    return "_".join([label, *values]) if values else label
+    return "_".join([label, *values])
 
 
 def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: float,

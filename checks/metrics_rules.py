@@ -134,13 +134,15 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
             else:
                 pending += 1
                 metrics.append(_finding(rule, OK, f"{rule.name} pending{where} for "
-                                        f"{held:.0f}s of {rule.for_seconds:g}s"))
+                                        f"{held:.0f}s of {rule.for_seconds:g}s",
+                                        context="alert_pending"))
     metrics += [Metric("alerts_firing", firing, min=0, context="alert_counts"),
                 Metric("alerts_pending", pending, min=0, context="alert_counts")]
     contexts: list[Context] = [VerdictContext("alert", lambda metric: metric.value),
+                               VerdictContext("alert_pending", lambda metric: metric.value),
                                ThresholdContext("alert_counts")]
     return metrics, contexts, notes
 
 
-def _finding(rule: AlertRule, state: int, text: str) -> Metric:
-    return Metric(f"alert_{rule.name}", (state, text), context="alert")
+def _finding(rule: AlertRule, state: int, text: str, context: str = "alert") -> Metric:
+    return Metric(f"alert_{rule.name}", (state, text), context=context)

@@ -184,6 +184,8 @@ class Evaluation:
 
     def _window(self, node) -> list[tuple[LabelSet, Points]]:
         """Each selected series with its points inside the window, oldest first."""
+        if type(node).__name__ == "SubqueryExpr":
+            return self._eval_SubqueryExpr(node)
         if type(node).__name__ != "MatrixSelector":
             raise QueryError(f"{_describe(node)} is not a range vector (write name[5m])")
         width = node.range.total_seconds()

@@ -115,7 +115,7 @@ def parse(body: bytes, names: set[str] | None, target: str = "") -> Exposition:
         while start >= 0:
             end = body.find(b"\n", start)
             line = body[start:end] if end >= 0 else body[start:]
-            if line[len(key):len(key) + 1] in (b"{", b" ", b"\t"):  # not a longer name
+            if line[len(key):len(key) + 1] in (b"{", b" ", b"\t", b"\r", b""):  # not longer
                 _add(found, line, 0, body, target, start)
             start = _next_line_with(body, key, end) if end >= 0 else -1
     return found

