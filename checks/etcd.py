@@ -31,6 +31,7 @@ examples:
   check_etcd cluster --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert c.pem --key c.key
   ETCDCTL_ENDPOINTS=http://e1:2379,http://e2:2379 check_etcd status -v
   check_etcd members --expected 3 --user monitor --password-file /run/secrets/etcd
+  check_etcd metrics --endpoints http://127.0.0.1:2381 -w wal_fsync_p99=0.2
 """
 
 
@@ -44,6 +45,10 @@ def validate(args: Values) -> None:
         from checks.etcd_cluster import validate_members
 
         validate_members(args)
+    elif args.command == "metrics":
+        from checks.etcd_metrics import validate as validate_metrics
+
+        validate_metrics(args)
 
 
 def run(args: Values, deadline: Deadline) -> Report:
@@ -55,6 +60,10 @@ def run(args: Values, deadline: Deadline) -> Report:
         from checks.etcd_status import run as run_status
 
         return run_status(args, deadline)
+    if args.command == "metrics":
+        from checks.etcd_metrics import run as run_metrics
+
+        return run_metrics(args, deadline)
     from checks import etcd_cluster
 
     runner = {"alarms": etcd_cluster.run_alarms, "members": etcd_cluster.run_members,
@@ -66,7 +75,7 @@ PROGRAM = CheckProgram(
     name="etcd",
     prog="check_etcd",
     description="Check an etcd cluster: a member's health, its status, the alarms, the "
-                "member list, or the whole cluster's quorum.",
+                "member list, the whole cluster's quorum, or its key metrics.",
     groups=[connection_options()],
     commands=[
         Command("health", "ask /health, /livez or /readyz of each endpoint",
@@ -79,6 +88,8 @@ PROGRAM = CheckProgram(
                 load=lambda: __import__("checks.etcd_cluster").etcd_cluster.members_command()),
         Command("cluster", "ask every member and judge quorum, leader, alarms, versions",
                 load=lambda: __import__("checks.etcd_cluster").etcd_cluster.cluster_command()),
+        Command("metrics", "judge each member's key metrics from /metrics (a preset)",
+                load=lambda: __import__("checks.etcd_metrics").etcd_metrics.command()),
     ],
     validate=validate,
     run=run,

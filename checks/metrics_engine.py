@@ -19,12 +19,17 @@ if TYPE_CHECKING:
     from probes.exposition import Exposition
 
 
+BASELINE = "baseline"  # the context of "not judged yet: collecting samples" findings
+
+
 class Query:
     """One expression with its thresholds and the label its perfdata carries."""
 
     def __init__(self, expr: str, warning: Range | None = None, critical: Range | None = None,
-                 label: str | None = None, uom: str = "") -> None:
+                 label: str | None = None, uom: str = "",
+                 when_empty: tuple[int, str] | None = None) -> None:
         self.expr, self.warning, self.critical, self.uom = expr, warning, critical, uom
+        self.when_empty = when_empty  # (state, meaning) where no series is a normal answer
         self.tree = parse(expr)  # raises QueryError: an invalid expression is a usage error
         self.label = label or default_label(self.tree)
         self.windows = range_windows(self.tree)
@@ -105,7 +110,8 @@ def judge(queries: list[Query], scrape: Exposition, now: float, target: str, pol
           deadline: Deadline) -> tuple[list[Metric], list[Context], list[str]]:
     """Metrics and contexts for every series every expression returned, and notes."""
     metrics: list[Metric] = []
-    contexts: list[Context] = [VerdictContext("finding", lambda metric: metric.value)]
+    contexts: list[Context] = [VerdictContext("finding", lambda metric: metric.value),
+                               VerdictContext(BASELINE, lambda metric: metric.value)]
     notes: list[str] = []
     for index, query in enumerate(queries):
         context = f"query{index}"
@@ -118,7 +124,7 @@ def judge(queries: list[Query], scrape: Exposition, now: float, target: str, pol
         notes += [f"{query.label}: {note}" for note in dict.fromkeys(evaluation.notes)]
         if not vector:
             metrics.append(Metric(query.label, _nothing(query, evaluation, history, policy),
-                                  context="finding"))
+                                  context=BASELINE if evaluation.short_windows else "finding"))
             continue
         for labels, value in vector:
             metrics.append(Metric(series_label(query.label, labels, len(vector) == 1),
@@ -138,4 +144,7 @@ def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> t
                 f"{query.label}: no earlier sample inside the {window:g}s window yet "
                 f"({len(evaluation.short_windows)} series); runs must come more often than "
                 "the window")
+    if query.when_empty is not None:
+        state, meaning = query.when_empty
+        return state, f"{query.label}: {meaning}"
     return policy.empty_state, f"{query.label}: {query.expr} returned no series"

@@ -140,6 +140,61 @@ def test_formats(url, fmt):
         assert document["perfdata"][0]["label"] == "etcd_server_has_leader"
 
 
+# --- check_etcd metrics: the preset on the same evaluator -------------------------------
+
+def etcd(*args, **kwargs):
+    return run_command("check_etcd", *args, **kwargs)
+
+
+@needs_etcd
+def test_etcd_preset_baseline_then_judged_after_real_writes(member, tmp_path):
+    endpoint = member.members[0].client_url
+    args = ["metrics", "--endpoints", endpoint, "--state-dir", str(tmp_path),
+            "-w", "wal_fsync_p99=0.0000001", "-c", "proposals_apply_gap=~:-1"]
+    first = etcd(*args)
+    # proposals_apply_gap is judged at once (no window) and crosses ~:-1 (any value >= 0).
+    assert first.code == 2, first.out
+    assert first.first_line.startswith("ETCD_METRICS CRITICAL - proposals_apply_gap is 0")
+    calm = etcd("metrics", "--endpoints", endpoint, "--state-dir", str(tmp_path / "calm"))
+    assert calm.code == 0 and "collecting a baseline" in calm.first_line, calm.out
+    for index in range(20):
+        member.put(f"preset{index}", b"v")
+    time.sleep(0.2)
+    second = etcd(*args, "--skip", "proposals_apply_gap", "-v")
+    # Real fsyncs happened since the baseline: their p99 crosses the tiny warning range.
+    assert second.code == 1, second.out
+    assert "wal_fsync_p99 is " in second.first_line and "s (outside range 0:0.0000001)" in \
+        second.first_line
+    perf = second.first_line.split(" | ")[1]
+    assert "has_leader=1;;1:" in perf and "db_quota_used_percent=" in perf
+    assert "proposals_apply_gap" not in second.out  # skipped
+    assert "peer_rtt_p99: no peers" in second.out  # one member: nothing to judge, said so
+
+
+@needs_etcd
+def test_etcd_preset_over_three_members_labels_each(tmp_path):
+    with EtcdCluster(BINARIES["3.5"], 3) as trio:
+        run = etcd("metrics", "--endpoints", trio.endpoints, "--state-dir", str(tmp_path))
+        assert run.code == 0, run.out
+        assert "key metrics OK on 3 members" in run.first_line
+        for member_ in trio.members:
+            address = member_.client_url.removeprefix("http://")
+            assert f"{address}_has_leader=1" in run.first_line
+        trio.members[2].kill()
+        run = etcd("metrics", "--endpoints", trio.endpoints, "--state-dir", str(tmp_path))
+        assert run.code == 2 and "connection refused" in run.first_line, run.out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--skip", "nonsense"], "unknown item 'nonsense'"),
+    (["-w", "nonsense=1"], "write NAME=RANGE"),
+    (["-w", "has_leader=abc"], "-w: "),
+])
+def test_etcd_preset_bad_options(args, message):
+    run = etcd("metrics", *args)
+    assert run.code == 3 and message in run.first_line, run.out
+
+
 # --- history: baselines, resets, clocks, corruption, concurrency -------------------------
 
 class Counter:
