@@ -282,6 +282,19 @@ def test_gzip_is_asked_for_and_read():
         assert seen[0][2].get("Accept-Encoding") == "gzip"
 
 
+def test_a_large_scrape_is_read_whole_and_filtered():
+    # 3 MB (read into one buffer of the announced size), the wanted series at the end.
+    filler = b"".join(b'other_bucket{le="%d",path="/api/v1/%d"} %d\n' % (i, i, i)
+                      for i in range(60000))
+    body = filler + b'wanted{a="1"} 42\n'
+    assert len(body) > 3_000_000
+    with standin({"/metrics": fixed(200, body, "text/plain")}) as (base, _):
+        run = metrics("--url", base + "/metrics", "--expr", "wanted", "-c", "42")
+        assert run.code == 0 and "wanted is 42" in run.first_line, run.out
+        capped = metrics("--url", base + "/metrics", "--expr", "wanted", "--max-bytes", "1MiB")
+        assert capped.code == 2 and "announced" in capped.first_line
+
+
 def test_a_gzip_bomb_is_cut_at_the_limit():
     bomb = gzip.compress(b"g 1\n" + b"#" * (8 << 20))
 
