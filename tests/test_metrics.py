@@ -140,6 +140,47 @@ def test_formats(url, fmt):
         assert document["perfdata"][0]["label"] == "etcd_server_has_leader"
 
 
+@needs_etcd
+def test_tls_with_client_certificates(certs, tmp_path):
+    from servers.etcd_cluster import TlsFiles
+
+    files = TlsFiles(str(certs.server_cert), str(certs.server_key), str(certs.ca),
+                     str(certs.client_cert), str(certs.client_key))
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files) as secure:
+        url = secure.members[0].client_url + "/metrics"
+        tls = ["--cacert", str(certs.ca), "--cert", str(certs.client_cert), "--key",
+               str(certs.client_key)]
+        run = metrics("--url", url, *tls, "--expr", "etcd_server_has_leader", "-c", "1:")
+        assert run.code == 0, run.out
+        bare = metrics("--url", url, "--cacert", str(certs.ca), "--expr", "etcd_server_has_leader")
+        assert bare.code == 2 and "client certificate" in bare.first_line, bare.out
+        stranger = metrics("--url", url, "--cacert", str(certs.other_ca), "--expr", "x")
+        assert stranger.code == 2 and "certificate" in stranger.first_line
+        unverified = metrics("--url", url, "--insecure-skip-tls-verify", "--cert",
+                             str(certs.client_cert), "--key", str(certs.client_key),
+                             "--expr", "etcd_server_has_leader", "-c", "1:")
+        assert unverified.code == 0, unverified.out
+        preset = run_command("check_etcd", "metrics", "--endpoints", secure.endpoints, *tls,
+                             "--state-dir", str(tmp_path))
+        assert preset.code == 0 and "key metrics OK" in preset.first_line, preset.out
+
+
+def test_basic_auth_from_a_file_or_the_environment(tmp_path):
+    import base64
+
+    password = tmp_path / "password"
+    password.write_text("hunter2\n")
+    expected = "Basic " + base64.b64encode(b"monitor:hunter2").decode()
+    with standin({"/metrics": fixed(200, b"g 1\n", "text/plain")}) as (base, seen):
+        run = metrics("--url", base + "/metrics", "--expr", "g", "--user", "monitor",
+                      "--password-file", str(password), "-vvv")
+        assert run.code == 0 and seen[-1][2]["Authorization"] == expected
+        from_env = metrics("--url", base + "/metrics", "--expr", "g", "--user", "monitor",
+                           env={"HEALTHPROBES_PASSWORD": "hunter2"})
+        assert from_env.code == 0 and seen[-1][2]["Authorization"] == expected
+        assert "hunter2" not in run.out + run.err + from_env.out
+
+
 # --- check_etcd metrics: the preset on the same evaluator -------------------------------
 
 def etcd(*args, **kwargs):
@@ -183,6 +224,17 @@ def test_etcd_preset_over_three_members_labels_each(tmp_path):
         trio.members[2].kill()
         run = etcd("metrics", "--endpoints", trio.endpoints, "--state-dir", str(tmp_path))
         assert run.code == 2 and "connection refused" in run.first_line, run.out
+
+
+@needs_etcd
+def test_etcd_preset_fragmentation_floor_and_size_limit(member, tmp_path):
+    endpoint = member.members[0].client_url
+    # Above a 1-byte floor the in-use ratio of a real member is judged and graphed.
+    run = etcd("metrics", "--endpoints", endpoint, "--state-dir", str(tmp_path),
+               "--fragmentation-min-bytes", "1", "-w", "db_in_use_ratio=0.99:")
+    assert "db_in_use_ratio=" in run.first_line and ";0.99:" in run.first_line, run.out
+    small = etcd("metrics", "--endpoints", endpoint, "--max-bytes", "1KiB")
+    assert small.code == 2 and "answer too large" in small.first_line
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -245,3 +245,26 @@ def test_garbage_and_truncated_lines_name_the_line(body, why):
     with pytest.raises(ExpositionError, match=why) as caught:
         parse_exposition(b"ok 1\n" + body, {"a"})
     assert "line 2" in str(caught.value)
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    ('temp{room="a"} == 20.5', {(("room", "a"),): 20.5}),
+    ("temp != 20.5", {(("room", "b"),): -3}),
+    ("temp < 0", {(("room", "b"),): -3}),
+    ("temp <= -3", {(("room", "b"),): -3}),
+    ("temp >= 20.5", {(("room", "a"),): 20.5}),
+    ("group by (method) (req_total)", {(("method", "get"),): 1, (("method", "put"),): 1}),
+    ('scalar(temp{room="a"}) * 2', {(): 41}),
+    ("scalar(temp)", {(): math.nan}),  # two series: NaN, as Prometheus
+    ("vector(3) + 1", {(): 4}),
+    ("time() - 60", {(): 0}),
+    ("floor(temp)", {(("room", "a"),): 20, (("room", "b"),): -3}),
+    ("7 % 4", {(): 3}),
+    ('last_over_time(temp{room="a"}[5m])', {(("room", "a"),): 20.5}),
+    ('sum_over_time(temp{room="a"}[5m])', {(("room", "a"),): 20.5}),
+])
+def test_every_other_operator_and_function(expr, expected):
+    result = values(expr, history={})
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        assert (math.isnan(value) and math.isnan(result[key])) or result[key] == value
