@@ -9,7 +9,7 @@ state files, not a second implementation. Every threshold can be changed
 from __future__ import annotations
 
 from checks.cli import APPEND, Command, Group, Option, UsageError, Values
-from checks.etcd_common import Connector, short_name
+from checks.etcd_common import Connector, error_state, error_text, short_name
 from checks.metrics import judging_options
 from checks.numbers import parse_bytes
 from checks.ranges import Range, parse_range
@@ -163,7 +163,7 @@ def preset_queries(args: Values) -> list:
 def run(args: Values, deadline: Deadline) -> Report:
     from checks.metric_state import default_directory
     from checks.metrics_engine import BASELINE, Policy, judge, wanted_names
-    from checks.model import Summary, evaluate, problem_lines
+    from checks.model import Metric, Summary, VerdictContext, evaluate, problem_lines
     from probes import exposition
     from probes.parallel import run_all
 
@@ -186,9 +186,6 @@ def run(args: Values, deadline: Deadline) -> Report:
                     args.first_run_state, args.empty_state, args.nan_state)
     several = len(args.urls) > 1
     metrics, contexts, notes = [], [], []
-    from checks.etcd_common import error_state, error_text
-    from checks.model import Metric, VerdictContext
-
     for url, outcome in zip(args.urls, scrapes, strict=True):
         member = short_name(str(url))
         if isinstance(outcome, BaseException):
