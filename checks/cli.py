@@ -258,6 +258,17 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
                  "h": 3600.0}
 
 
+def read_first_line(path: str, option: str) -> str:
+    """The first line of a secret file (a password, a token), without its line ending;
+    an unreadable file is a usage error naming the option."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"{option}: cannot read {path} ({reason})") from None
+
+
 def parse_duration(text: str) -> float:
     """Seconds from ``10``, ``2.5``, ``250ms``, ``1m30s`` (Go's forms, as Go tools take)."""
     rest, total, parts = text.strip(), 0.0, 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values
+from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values, read_first_line
 from checks.model import Result, Summary
 from checks.states import UNKNOWN, parse_state
 from probes.errors import ProbeError
@@ -93,13 +93,7 @@ def _credentials(args: Values) -> Credentials | None:
         raise UsageError("--user: the user name is empty")
     password = inline if colon else None
     if args.password_file:
-        try:
-            with open(args.password_file, encoding="utf-8") as handle:
-                password = handle.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            raise UsageError(f"--password-file: cannot read {args.password_file} ({reason})"
-                             ) from None
+        password = read_first_line(args.password_file, "--password-file")
     elif password is None and os.environ.get("ETCDCTL_PASSWORD"):
         password = os.environ["ETCDCTL_PASSWORD"]
     if not password:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import sys
 
-from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values, parse_duration
+from checks.cli import (
+    APPEND,
+    FLAG,
+    Group,
+    Option,
+    UsageError,
+    Values,
+    parse_duration,
+    read_first_line,
+)
 from checks.numbers import parse_bytes
 from checks.ranges import parse_range
 from checks.runtime import CheckProgram
@@ -172,12 +181,7 @@ def validate_scrape(args: Values, url_text: str) -> None:
 
 
 def _first_line(path: str, option: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.readline().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise UsageError(f"{option}: cannot read {path} ({reason})") from None
+    text = read_first_line(path, option).strip()
     if not text:
         raise UsageError(f"{option}: {path} is empty")
     return text

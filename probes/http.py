@@ -266,9 +266,16 @@ class Connection:
             raise _socket_error(self.url, error, "sending the request") from None
 
     def _recv(self, step: str) -> bytes:
+        return self._receiving(step, lambda sock: sock.recv(65536))
+
+    def _recv_into(self, step: str, into: memoryview) -> int:
+        return self._receiving(step, lambda sock: sock.recv_into(into, len(into)))
+
+    def _receiving(self, step: str, receive):
+        """One receive within the deadline; a socket error becomes the step's ProbeError."""
         try:
             self._sock.settimeout(self._timeout(step))  # type: ignore[union-attr]
-            return self._sock.recv(65536)  # type: ignore[union-attr]
+            return receive(self._sock)
         except OSError as error:
             self.close()
             raise self._read_error(error, step) from None
@@ -377,13 +384,7 @@ class Connection:
         view[:have] = self._buffer
         self._buffer = b""
         while have < length:
-            try:
-                self._sock.settimeout(self._timeout("reading the answer"))  # type: ignore[union-attr]
-                got = self._sock.recv_into(  # type: ignore[union-attr]
-                    view[have:], min(length - have, 1 << 20))
-            except OSError as error:
-                self.close()
-                raise self._read_error(error, "reading the answer") from None
+            got = self._recv_into("reading the answer", view[have:have + (1 << 20)])
             if not got:
                 self.close()
                 raise ProbeError(self.url.text, f"the answer ended after {have} of "
