@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -176,26 +177,28 @@ class EtcdCluster:
         except OSError:
             return ""
 
-    def _healthy(self, member: Member) -> bool:
+    def _open(self, member: Member, path: str, body: bytes | None = None,
+              timeout: float = 1.0) -> dict:
+        """POST ``body`` (GET without one) to the member, over TLS with the cluster's own
+        client certificate when it has one; the JSON answer, error answers included."""
+        context = None
         if self.tls:
-            return self._tls_healthy(member)
-        try:
-            with urllib.request.urlopen(member.client_url + "/health", timeout=1) as answer:
-                return json.loads(answer.read()).get("health") == "true"
-        except Exception:
-            return False
+            import ssl
 
-    def _tls_healthy(self, member: Member) -> bool:
-        import ssl
-
-        assert self.tls is not None
-        context = ssl.create_default_context(cafile=self.tls.ca)
-        if self.tls.client_cert_auth:
-            context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+            context = ssl.create_default_context(cafile=self.tls.ca)
+            if self.tls.client_cert_auth:
+                context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+        request = urllib.request.Request(member.client_url + path, data=body,
+                                         method="POST" if body is not None else "GET")
         try:
-            with urllib.request.urlopen(member.client_url + "/health", timeout=1,
-                                        context=context) as answer:
-                return json.loads(answer.read()).get("health") == "true"
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read() or b"{}")
+
+    def _healthy(self, member: Member) -> bool:
+        try:
+            return self._open(member, "/health").get("health") == "true"
         except Exception:
             return False
 
@@ -203,10 +206,7 @@ class EtcdCluster:
         """The member that is leader now, from its own status."""
         for member in self.members:
             try:
-                request = urllib.request.Request(member.client_url + "/v3/maintenance/status",
-                                                 data=b"{}", method="POST")
-                with urllib.request.urlopen(request, timeout=1) as answer:
-                    status = json.loads(answer.read())
+                status = self._open(member, "/v3/maintenance/status", b"{}")
                 if status.get("leader") == status["header"]["member_id"]:
                     return member
             except Exception:
@@ -218,14 +218,7 @@ class EtcdCluster:
 
         body = json.dumps({"key": base64.b64encode(key.encode()).decode(),
                            "value": base64.b64encode(value).decode()}).encode()
-        target = member or self.members[0]
-        request = urllib.request.Request(target.client_url + "/v3/kv/put", data=body,
-                                         method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return json.loads(error.read() or b"{}")
+        return self._open(member or self.members[0], "/v3/kv/put", body, timeout=5)
 
     def stop(self) -> None:
         for member in self.members:
