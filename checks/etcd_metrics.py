@@ -87,7 +87,7 @@ def _assignment(text: str) -> tuple[str, Range | None]:
         from checks.states import ValueProblem
 
         raise ValueProblem(f"write NAME=RANGE with NAME one of {', '.join(NAMES)}")
-    return name, (parse_range(spec) if spec.strip() else None)
+    return name, parse_range(spec)
 
 
 def _preset_table() -> str:

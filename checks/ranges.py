@@ -95,8 +95,11 @@ def _number(atom: str, default: float) -> float:
     return value
 
 
-def parse_range(text: str) -> Range:
-    """An option converter: a Nagios range, with a hint when it is not one."""
+def parse_range(text: str) -> Range | None:
+    """An option converter: a Nagios range, with a hint when it is not one. An empty
+    value means no threshold, as Nagios command templates pass an unset $ARGn$."""
+    if not text.strip():
+        return None
     try:
         return Range.parse(text)
     except ValueProblem as problem:

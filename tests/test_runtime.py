@@ -72,6 +72,17 @@ def test_bad_ranges_say_how_to_write_one(spec):
         parse_range(spec)
 
 
+def test_an_empty_range_option_means_no_threshold():
+    """Nagios command templates pass an unset $ARGn$ as ''; that is no threshold, not
+    nagiosplugin's 0:inf (which would call negative values a problem)."""
+    assert parse_range("") is None and parse_range("  ") is None
+    from tests.conftest import run_command
+
+    run = run_command("check_metrics", "--url", "http://127.0.0.1:1/m", "--expr", "1",
+                      "--warning", "", "--critical", "", "-t", "1")
+    assert run.first_line.startswith("METRICS CRITICAL"), run.out  # not UNKNOWN
+
+
 def test_range_text_has_no_scientific_notation():
     assert str(Range.parse("1e-7")) == "0.0000001"
     assert Range.parse("1e-7:2e21").violation == "outside range 0.0000001:2000000000000000000000"
