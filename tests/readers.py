@@ -27,3 +27,13 @@ def parse_prometheus(text: str) -> dict[str, list]:
     from prometheus_client.parser import text_string_to_metric_families
 
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def swap_deployed(text: str, swaps: dict[str, str]) -> str:
+    """A command from deploy/ with its example addresses and paths swapped for the test
+    servers' own, nothing else changed; a host path left unswapped fails the test, so a
+    manifest that grows a new one cannot pass untried."""
+    for old, new in swaps.items():
+        text = text.replace(old, new)
+    assert "/etc/" not in text and "/var/" not in text, f"{text!r}: a path the test does not swap"
+    return text

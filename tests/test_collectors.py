@@ -24,6 +24,7 @@ from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
 from servers.grpc_health_server import free_port, health_server
 from servers.influxdb import influxd, influxdb_server
 from tests.conftest import BIN, run_command
+from tests.readers import swap_deployed
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PROMTOOL = shutil.which("promtool")
@@ -219,10 +220,7 @@ def swapped(command: str, servers, certs, collector: str) -> list[str]:
              f"/etc/{collector}/etcd/client.key": str(certs.client_key),
              f"/var/lib/{collector}/healthprobes": servers["state"],
              "/opt/healthprobes/bin/": str(BIN) + "/"}
-    for old, new in swaps.items():
-        command = command.replace(old, new)
-    assert "/etc/" not in command and "/var/" not in command, command
-    return shlex.split(command)
+    return shlex.split(swap_deployed(command, swaps))
 
 
 def seconds(text: str) -> float:

@@ -18,6 +18,7 @@ import yaml
 from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
 from servers.grpc_health_server import health_server
 from tests.conftest import run_command
+from tests.readers import swap_deployed
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 BINARIES = etcd_binaries()
@@ -57,14 +58,7 @@ def commands(name: str) -> dict[str, list[str]]:
 def swapped(command: list[str], swaps: dict[str, str]) -> list[str]:
     """The command with the manifest's addresses and paths swapped for the test's, and
     nothing else changed."""
-    out = []
-    for argument in command:
-        for old, new in swaps.items():
-            argument = argument.replace(old, new)
-        assert "/etc/" not in argument and "/var/" not in argument, \
-            f"{argument!r}: a path this test does not swap"
-        out.append(argument)
-    return out
+    return [swap_deployed(argument, swaps) for argument in command]
 
 
 def run(command: list[str], swaps: dict[str, str]):
