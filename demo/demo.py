@@ -11,7 +11,6 @@ Run: python demo/demo.py   (after pip install '.[demo]')
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -156,9 +155,8 @@ def etcd_part(demo: Demo, state_dir: str) -> None:
 
 def main() -> None:
     demo = Demo()
-    # The metrics checks keep history between runs: a throwaway directory for the demo.
+    # The metrics checks keep history between runs: a throwaway directory (mkdtemp: 0700).
     with tempfile.TemporaryDirectory(prefix="healthprobes-demo-") as state_dir:
-        os.chmod(state_dir, 0o700)
         grpc_part(demo)
         etcd_part(demo, state_dir)
     print(f"\nAll servers stopped. {demo.runs} runs.")

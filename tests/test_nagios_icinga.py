@@ -7,7 +7,9 @@ and the new state after an etcd member is killed."""
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -41,16 +43,18 @@ const NodeName = "healthprobes-test"
 const ZoneName = "healthprobes-test"
 {includes}
 ''')
-    # As the user running the test: Icinga would otherwise drop to its own user, who
-    # cannot read the test's private folder.
-    env = {**os.environ, "ICINGA2_USER": current("-un"), "ICINGA2_GROUP": current("-gn")}
     return subprocess.run([ICINGA2, "daemon", "-C", "-c", str(main)], capture_output=True,
-                          text=True, timeout=120, env=env)
+                          text=True, timeout=120, env=icinga_env())
 
 
-def current(flag: str) -> str:
-    """This process's user (-un) or group (-gn) name."""
-    return subprocess.run(["id", flag], capture_output=True, text=True).stdout.strip()
+USER = pwd.getpwuid(os.geteuid()).pw_name
+GROUP = grp.getgrgid(os.getegid()).gr_name
+
+
+def icinga_env() -> dict[str, str]:
+    """Icinga as the user running the test: it would otherwise drop to its own user,
+    who cannot read the test's private folder."""
+    return {**os.environ, "ICINGA2_USER": USER, "ICINGA2_GROUP": GROUP}
 
 
 @needs_icinga
@@ -187,7 +191,7 @@ define host {
         "resource_file": folder / "resource.cfg",
         "status_file": folder / "status.dat",
         "status_update_interval": 1,
-        "nagios_user": current("-un"), "nagios_group": current("-gn"),
+        "nagios_user": USER, "nagios_group": GROUP,
         "check_external_commands": 0,
         "command_file": folder / "nagios.cmd",
         "query_socket": folder / "nagios.qh",
@@ -362,13 +366,12 @@ object Service "leader" {{
         (tmp_path / "services.conf").write_text(services)
         assert icinga_validate(tmp_path, DEPLOY / "icinga2" / "healthprobes.conf",
                                tmp_path / "services.conf").returncode == 0
-        env = {**os.environ, "ICINGA2_USER": current("-un"), "ICINGA2_GROUP": current("-gn")}
         for folder in ("/run/icinga2", "/var/lib/icinga2", "/var/cache/icinga2",
                        "/var/log/icinga2"):
             os.makedirs(folder, exist_ok=True)
         daemon = subprocess.Popen([ICINGA2, "daemon", "-c", str(tmp_path / "icinga2.conf")],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=env, start_new_session=True)
+                                  env=icinga_env(), start_new_session=True)
         try:
             deadline = time.monotonic() + 30
             results: dict[str, list[dict[str, str]]] = {}
