@@ -27,7 +27,7 @@ from servers.etcd_cluster import EtcdCluster, etcd_binaries, etcdctl
 PIP_WRAPPER = """\
 import re
 import sys
-from checks.etcd import main
+from healthprobes.checks.etcd.program import main
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())

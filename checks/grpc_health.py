@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from checks import __version__
-from checks.cli import (
+from healthprobes.checks import __version__
+from healthprobes.checks.runtime.executable import main as run_main
+from healthprobes.checks.runtime.options import (
     APPEND,
     FLAG,
     HELP,
@@ -21,15 +22,14 @@ from checks.cli import (
     Values,
     parse_duration,
 )
-from checks.model import Metric, Report, Result, Summary, ThresholdContext, VerdictContext, evaluate
-from checks.ranges import parse_range
-from checks.runtime import CheckProgram
-from checks.runtime import main as run_main
-from checks.states import CRITICAL, OK, UNKNOWN, parse_state, state_name
+from healthprobes.checks.runtime.program import CheckProgram
+from healthprobes.checks.runtime.ranges import parse_range
+from healthprobes.checks.runtime.results import Findings, Report, Result
+from healthprobes.checks.runtime.states import CRITICAL, OK, UNKNOWN, parse_state, state_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from probes.deadline import Deadline
+    from healthprobes.probes.deadline import Deadline
 
 SERVER = "(server)"  # how the empty service name, the whole server, is shown
 _HEADER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz_.-")
@@ -156,15 +156,15 @@ def validate(args: Values) -> None:
 
 
 class GrpcHealth:
-    """Connects once and asks every service; yields what it saw as metrics."""
+    """Connects once and asks every service."""
 
     def __init__(self, args: Values, deadline: Deadline) -> None:
         self.args = args
         self.deadline = deadline
 
     def _target(self):
-        from probes.grpc_health import GrpcTarget, TlsOptions
-        from probes.tls import load_material
+        from healthprobes.probes.grpc_health import GrpcTarget, TlsOptions
+        from healthprobes.probes.tls import load_material
 
         args = self.args
         tls = None
@@ -174,15 +174,15 @@ class GrpcHealth:
         return GrpcTarget(args.addr, tls, args.metadata, args.user_agent, args.gzip,
                           args.connect_timeout, args.rpc_timeout)
 
-    def probe(self):
+    def probe(self) -> tuple[float, list]:
+        """Connect once and ask: the connect time and every service's answer."""
         # Imported here: grpc is most of a run's start-up and --help needs none of it.
-        from probes.grpc_health import HealthClient, ServiceHealth
+        from healthprobes.probes.grpc_health import HealthClient, ServiceHealth
 
         args = self.args
         client = HealthClient(self._target(), self.deadline)
         try:
-            yield Metric("connect_time", round(client.connect(wait=args.wait), 6), "s", min=0,
-                         context="connect_time")
+            connect_time = client.connect(wait=args.wait)
             if args.list:
                 answers, failure = client.list_services()
                 if failure is not None:
@@ -194,88 +194,69 @@ class GrpcHealth:
                 answers = client.check(args.services)
         finally:
             client.close(wait=False)  # the process ends right after the verdict
-        # One List call answers for every service: its time is reported once.
-        per_service_time = len(answers) > 1 and not args.list
-        for answer in answers:
-            yield Metric(answer.service or SERVER, answer, context="health")
-        timed = answers if per_service_time else answers[:1]
-        for answer in timed:
-            if answer.status is not None:
-                label = f"rpc_time_{answer.service or 'server'}" if per_service_time else "rpc_time"
-                yield Metric(label, round(answer.seconds, 6), "s", min=0, context="rpc_time")
+        return connect_time, answers
 
 
-def judge_answer(args: Values):
+def judge_answer(args: Values, name: str, answer) -> tuple[int, str]:
+    """One service's answer, or why there was none, as a state and words."""
     status_states: dict[str, int] = {
         "SERVING": OK, "NOT_SERVING": args.state_not_serving, "UNKNOWN": args.state_unknown,
         "SERVICE_UNKNOWN": args.state_service_unknown}
-
-    def judge(metric: Metric) -> tuple[int, str]:
-        answer, name = metric.value, metric.name
-        if answer.status is not None:
-            text = f"{name}: {answer.status}"
-            if len(answer.changes) > 1:
-                text += f" (watched: {' -> '.join(answer.changes)})"
-            if args.wait and answer.status != "SERVING":
-                text += f", still not SERVING after {answer.seconds:.1f}s"
-            return status_states.get(answer.status, CRITICAL), text
-        detail = f": {answer.detail}" if answer.detail else ""
-        if answer.code == "NOT_FOUND":
-            return CRITICAL, f"{name}: not registered with the health service (NOT_FOUND)"
-        if answer.code == "UNIMPLEMENTED":
-            if name == "List":
-                return UNKNOWN, ("the server does not implement List (gRFC A90); "
-                                 "name the services with --service instead")
-            return CRITICAL, "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED)"
-        if answer.code == "DEADLINE_EXCEEDED":
-            return args.timeout_state, f"{name}: no answer in time (DEADLINE_EXCEEDED)"
-        if answer.code == "UNAVAILABLE":
-            return args.timeout_state, f"{name}: server unavailable (UNAVAILABLE{detail})"
-        return CRITICAL, f"{name}: call failed with {answer.code}{detail}"
-
-    return judge
+    if answer.status is not None:
+        text = f"{name}: {answer.status}"
+        if len(answer.changes) > 1:
+            text += f" (watched: {' -> '.join(answer.changes)})"
+        if args.wait and answer.status != "SERVING":
+            text += f", still not SERVING after {answer.seconds:.1f}s"
+        return status_states.get(answer.status, CRITICAL), text
+    detail = f": {answer.detail}" if answer.detail else ""
+    if answer.code == "NOT_FOUND":
+        return CRITICAL, f"{name}: not registered with the health service (NOT_FOUND)"
+    if answer.code == "UNIMPLEMENTED":
+        if name == "List":
+            return UNKNOWN, ("the server does not implement List (gRFC A90); "
+                             "name the services with --service instead")
+        return CRITICAL, "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED)"
+    if answer.code == "DEADLINE_EXCEEDED":
+        return args.timeout_state, f"{name}: no answer in time (DEADLINE_EXCEEDED)"
+    if answer.code == "UNAVAILABLE":
+        return args.timeout_state, f"{name}: server unavailable (UNAVAILABLE{detail})"
+    return CRITICAL, f"{name}: call failed with {answer.code}{detail}"
 
 
-class GrpcSummary(Summary):
-    def __init__(self, args: Values) -> None:
-        self.args = args
-
-    def _health(self, results: list[Result]) -> list[Result]:
-        return [result for result in results if result.context == "health"]
-
-    def ok(self, results: list[Result]) -> str:
-        health = self._health(results)
-        if len(health) == 1:
-            return f"{self.args.addr} {health[0]}"
-        return f"{self.args.addr}: all {len(health)} services SERVING"
-
-    def problem(self, results: list[Result]) -> str:
-        return f"{self.args.addr} {super().problem(results)}"
-
-    def verbose(self, results: list[Result]) -> list[str]:
-        health = self._health(results)
-        lines = []
-        if len(health) > 1 or self.args.verbose:
-            for result in health:
-                answer = result.metric.value
-                timing = f" in {answer.seconds * 1000:.1f} ms" if answer.status else ""
-                lines.append(f"{state_name(result.state)}: {result}{timing}")
-        if self.args.verbose:
-            for result in results:
-                if result.context == "connect_time":
-                    security = ("TLS, server not verified" if self.args.tls_no_verify
-                                else "TLS" if self.args.tls else "plaintext")
-                    lines.append(f"connected to {self.args.addr} ({security}) in "
-                                 f"{result.metric.value * 1000:.1f} ms")
-        return lines
+def details(args: Values, health: list[Result], answers: list, connect_time: float
+            ) -> list[str]:
+    lines = []
+    if len(health) > 1 or args.verbose:
+        for result, answer in zip(health, answers, strict=True):
+            timing = f" in {answer.seconds * 1000:.1f} ms" if answer.status else ""
+            lines.append(f"{state_name(result.state)}: {result}{timing}")
+    if args.verbose:
+        security = ("TLS, server not verified" if args.tls_no_verify
+                    else "TLS" if args.tls else "plaintext")
+        lines.append(f"connected to {args.addr} ({security}) in {connect_time * 1000:.1f} ms")
+    return lines
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    return evaluate(
-        "grpc_health", args.addr, GrpcHealth(args, deadline).probe(),
-        [ThresholdContext("connect_time"), VerdictContext("health", judge_answer(args)),
-         ThresholdContext("rpc_time", args.warning, args.critical)],
-        GrpcSummary(args))
+    connect_time, answers = GrpcHealth(args, deadline).probe()
+    findings = Findings()
+    connect_time = round(connect_time, 6)
+    findings.measure("connect_time", connect_time, "s", min=0)
+    health = [findings.add(*judge_answer(args, answer.service or SERVER, answer),
+                           name=answer.service or SERVER) for answer in answers]
+    # One List call answers for every service: its time is reported once.
+    per_service_time = len(answers) > 1 and not args.list
+    for answer in answers if per_service_time else answers[:1]:
+        if answer.status is not None:
+            label = f"rpc_time_{answer.service or 'server'}" if per_service_time else "rpc_time"
+            findings.measure(label, round(answer.seconds, 6), "s", args.warning, args.critical,
+                             min=0)
+    ok = (f"{args.addr} {health[0]}" if len(health) == 1
+          else f"{args.addr}: all {len(health)} services SERVING")
+    return findings.report("grpc_health", args.addr, ok,
+                           details(args, health, answers, connect_time),
+                           prefix=f"{args.addr} ")
 
 
 PROGRAM = CheckProgram(

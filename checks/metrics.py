@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import sys
 
-from checks.cli import (
-    APPEND,
+from healthprobes.checks.promql.options import judging_options
+from healthprobes.checks.runtime.executable import main as run_main
+from healthprobes.checks.runtime.numbers import parse_bytes
+from healthprobes.checks.runtime.options import (
     FLAG,
     Group,
     Option,
     UsageError,
     Values,
-    parse_duration,
-    read_first_line,
 )
-from checks.numbers import parse_bytes
-from checks.ranges import parse_range
-from checks.runtime import CheckProgram
-from checks.runtime import main as run_main
-from checks.states import OK, UNKNOWN, parse_state
+from healthprobes.checks.runtime.program import CheckProgram
+from healthprobes.checks.runtime.secrets import read_first_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.model import Report
-    from probes.deadline import Deadline
+    from healthprobes.checks.runtime.results import Report
+    from healthprobes.probes.deadline import Deadline
 
 EPILOG = """\
 expressions:
@@ -97,42 +94,6 @@ def scrape_options() -> Group:
     ])
 
 
-def judging_options(with_expressions: bool) -> Group:
-    options = []
-    if with_expressions:
-        options += [
-            Option("--expr", action=APPEND, metavar="PROMQL",
-                   help="an expression to judge; repeatable"),
-            Option("-w", "--warning", action=APPEND, convert=parse_range, metavar="RANGE",
-                   help="warning range for the --expr before it (Nagios syntax)"),
-            Option("-c", "--critical", action=APPEND, convert=parse_range, metavar="RANGE",
-                   help="critical range for the --expr before it"),
-            Option("--label", action=APPEND, metavar="NAME",
-                   help="perfdata label for the --expr before it (series add their label "
-                        "values: NAME_v1_v2)"),
-            Option("--uom", action=APPEND, metavar="UNIT",
-                   help="perfdata unit for the --expr before it: s, ms, %, B, c ..."),
-            Option("--rules", metavar="FILE",
-                   help="evaluate every alerting rule of this Prometheus rules file"),
-        ]
-    options += [
-        Option("--empty-state", convert=parse_state, default=UNKNOWN, metavar="STATE",
-               help="state when an expression returns no series (default: unknown)"),
-        Option("--nan-state", convert=parse_state, default=OK, metavar="STATE",
-               help="state for a NaN result, e.g. a quantile with no new observations "
-                    "(default: ok)"),
-        Option("--first-run-state", convert=parse_state, default=OK, metavar="STATE",
-               help="state while range functions collect their first samples (default: ok)"),
-        Option("--state-dir", env="HEALTHPROBES_STATE_DIR", metavar="DIR",
-               help="where histories are kept (default: $XDG_STATE_HOME/healthprobes or "
-                    "~/.local/state/healthprobes; /tmp/healthprobes-UID without a home)"),
-        Option("--max-state-age", convert=parse_duration, default=3600.0, metavar="DURATION",
-               help="a history older than this is discarded and a new baseline taken "
-                    "(default: 1h)"),
-    ]
-    return Group("judging", options)
-
-
 def validate(args: Values) -> None:
     if not args.url:
         raise UsageError("--url is required (or HEALTHPROBES_METRICS_URL)")
@@ -141,7 +102,7 @@ def validate(args: Values) -> None:
         raise UsageError("give at least one --expr, or --rules FILE")
     args.queries = bind_queries(args)
     if args.rules:
-        from checks.metrics_rules import load_rules
+        from healthprobes.checks.promql.rules import load_rules
 
         args.alert_rules = load_rules(args.rules)
 
@@ -150,7 +111,7 @@ def validate_scrape(args: Values, url_text: str) -> None:
     """URL, TLS pairs, secrets and scrape labels, checked before anything is asked."""
     import os
 
-    from probes.http import parse_url
+    from healthprobes.probes.http import parse_url
 
     try:
         args.target_url = parse_url(url_text)
@@ -199,8 +160,8 @@ def _label_pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def bind_queries(args: Values) -> list:
     """Each -w/-c/--label/--uom to the --expr before it; anywhere with a single --expr."""
-    from checks.metrics_engine import Query
-    from checks.promql import QueryError
+    from healthprobes.checks.promql.evaluator import QueryError
+    from healthprobes.checks.promql.judge import Query
 
     bound: list[dict] = []
     pending: dict = {}
@@ -234,10 +195,10 @@ def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context
     """Fetch and parse the target; returns the exposition and the scrape's time."""
     import time
 
-    from probes import exposition
+    from healthprobes.probes import exposition
 
     if tls_context is None and args.target_url.scheme == "https":
-        from probes.tls import client_context
+        from healthprobes.probes.tls import client_context
 
         tls_context = client_context(args.cacert, args.cert, args.key,
                                      verify=not args.insecure_skip_tls_verify)
@@ -251,9 +212,9 @@ def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    from checks.metric_state import default_directory
-    from checks.metrics_engine import Policy, judge, wanted_names
-    from checks.model import Summary, evaluate, problem_lines
+    from healthprobes.checks.promql.history import default_directory
+    from healthprobes.checks.promql.judge import Policy, judge, wanted_names
+    from healthprobes.checks.runtime.results import Findings, problem_lines
 
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
                     args.first_run_state, args.empty_state, args.nan_state)
@@ -261,33 +222,25 @@ def run(args: Values, deadline: Deadline) -> Report:
     names = wanted_names(args.queries + [rule.query for rule in rules])
     found, now = scrape(args, deadline, names)
     target = str(args.target_url)
-    metrics, contexts, notes = judge(args.queries, found, now, target, policy, deadline)
+    findings = Findings()
+    notes, _ = judge(args.queries, found, now, target, policy, deadline, findings)
+    pending, counts = [], []
     if rules:
-        from checks.metrics_rules import judge_rules
+        from healthprobes.checks.promql.rules import judge_rules
 
-        rule_metrics, rule_contexts, rule_notes = judge_rules(rules, found, now, target,
-                                                              policy, deadline)
-        metrics += rule_metrics
-        contexts += rule_contexts
+        rule_notes, pending, counts = judge_rules(rules, found, now, target, policy, deadline,
+                                                  findings)
         notes += rule_notes
     if found.duplicates:
         notes.append(f"{len(found.duplicates)} duplicate series ignored (the first one "
                      f"counts): {', '.join(found.duplicates[:3])}")
-
-    class MetricsSummary(Summary):
-        def ok(self, results):
-            texts = [result.text for result in results if result.context != "alert_counts"]
-            more = len(texts) - 3
-            return "; ".join(texts[:3]) + (f" (+{more} more OK)" if more > 0 else "")
-
-        def verbose(self, results):
-            lines = problem_lines(results, args.verbose)
-            # A pending alert is OK for now, but the one thing a reader must not miss.
-            lines += [f"OK: {result.text}" for result in results
-                      if result.context == "alert_pending" and f"OK: {result.text}" not in lines]
-            return lines + notes
-
-    return evaluate("metrics", target, metrics, contexts, MetricsSummary())
+    texts = [result.text for result in findings.results if result not in counts]
+    more = len(texts) - 3
+    ok = "; ".join(texts[:3]) + (f" (+{more} more OK)" if more > 0 else "")
+    details = problem_lines(findings.results, args.verbose)
+    # A pending alert is OK for now, but the one thing a reader must not miss.
+    details += [f"OK: {result.text}" for result in pending if f"OK: {result.text}" not in details]
+    return findings.report("metrics", target, ok, details + notes)
 
 
 PROGRAM = CheckProgram(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import _thread
 import time
 
-from probes.errors import ProbeError
-from probes.http import Connection, Response, Url
-from probes.json_answer import JsonError, loads
+from healthprobes.probes.errors import ProbeError
+from healthprobes.probes.http import Connection, Response, Url
+from healthprobes.probes.json_answer import JsonError, loads
 
 try:  # json's own C string encoder, without importing json
     from _json import encode_basestring_ascii as _json_string
@@ -25,8 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
-    from probes.deadline import Deadline
-    from probes.etcd_answers import Alarm, Member, MemberStatus
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.etcd_answers import Alarm, Member, MemberStatus
 
 class HealthAnswer:
     """What ``/health``, ``/livez`` or ``/readyz`` said."""
@@ -230,18 +230,18 @@ class EtcdSession:
         return token
 
     def status(self) -> MemberStatus:
-        from probes.etcd_answers import MemberStatus
+        from healthprobes.probes.etcd_answers import MemberStatus
 
         return MemberStatus(self.target, self.call("/maintenance/status"))
 
     def alarms(self) -> list[Alarm]:
-        from probes.etcd_answers import Alarm
+        from healthprobes.probes.etcd_answers import Alarm
 
         document = self.call("/maintenance/alarm", {"action": "GET"})
         return [Alarm(alarm) for alarm in document.get("alarms") or []]
 
     def members(self) -> list[Member]:
-        from probes.etcd_answers import Member
+        from healthprobes.probes.etcd_answers import Member
 
         document = self.call("/cluster/member/list")
         return [Member(member) for member in document.get("members") or []]

@@ -12,14 +12,14 @@ cannot be parsed raises ExpositionError naming it.
 
 from __future__ import annotations
 
-from probes.errors import ProbeError
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
-    from probes.deadline import Deadline
-    from probes.http import Url
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.http import Url
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, without __name__
 
@@ -58,7 +58,7 @@ def fetch(url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
           headers: dict[str, str] | None = None, max_bytes: int = 64 << 20,
           client_cert: bool = False) -> bytes:
     """The endpoint's body, decompressed; never more than ``max_bytes`` either way."""
-    from probes.http import Connection
+    from healthprobes.probes.http import Connection
 
     connection = Connection(url, deadline, tls, max_body=max_bytes, client_cert=client_cert)
     try:

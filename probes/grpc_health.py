@@ -10,17 +10,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from probes.deadline import Deadline
-from probes.errors import ProbeError
-from probes.tls import TlsMaterial
+from healthprobes.probes.deadline import Deadline
+from healthprobes.probes.errors import ProbeError
+from healthprobes.probes.tls import TlsMaterial
 
 # gRPC's C core logs handshake and connection failures to stderr; a check reports them
 # itself, and under Categraf any stderr output makes the collector drop the run.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc
-
-from probes import health_wire
+from healthprobes.probes import health_wire
 
 SERVICE = "grpc.health.v1.Health"
 
@@ -99,7 +98,7 @@ class HealthClient:
         if tls is None:
             return grpc.insecure_channel(address, options, compression)
         if not tls.verify:
-            from probes.tls_relay import InsecureTlsRelay
+            from healthprobes.probes.tls_relay import InsecureTlsRelay
 
             host, port = split_host_port(address)
             self._relay = InsecureTlsRelay(host, port, tls.server_name, tls.material,

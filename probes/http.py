@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import _socket
 
-from probes.errors import ProbeError
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
-    from probes.deadline import Deadline
+    from healthprobes.probes.deadline import Deadline
 
 MAX_HEADER_BYTES = 64 * 1024
 LARGE_BODY = 1 << 20  # above this, a body with a known length is read into one buffer
@@ -205,7 +205,7 @@ class Connection:
     def _handshake(self, sock):
         import ssl
 
-        from probes.tls import describe_ssl_error
+        from healthprobes.probes.tls import describe_ssl_error
 
         try:
             sock.settimeout(self._timeout("TLS handshake"))
@@ -285,7 +285,7 @@ class Connection:
             import ssl
 
             if isinstance(error, ssl.SSLError):
-                from probes.tls import describe_ssl_error
+                from healthprobes.probes.tls import describe_ssl_error
 
                 return ProbeError(self.url.text, f"TLS error: {describe_ssl_error(error)}",
                                   ProbeError.TLS)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import _thread
 
-from probes.errors import ProbeError
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from probes.deadline import Deadline
+    from healthprobes.probes.deadline import Deadline
 
 
 class Pending:

@@ -7,7 +7,7 @@ a vague handshake failure, so everything is checked here before a connection sta
 
 from dataclasses import dataclass
 
-from probes.errors import ProbeError
+from healthprobes.probes.errors import ProbeError
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import tempfile
 import threading
 import time
 
-from probes.deadline import Deadline
-from probes.errors import ProbeError
-from probes.tls import TlsMaterial, describe_ssl_error
+from healthprobes.probes.deadline import Deadline
+from healthprobes.probes.errors import ProbeError
+from healthprobes.probes.tls import TlsMaterial, describe_ssl_error
 
 
 class InsecureTlsRelay:

@@ -29,8 +29,8 @@ def run_command(name: str, *args: str, env: dict[str, str] | None = None,
                 timeout: float = 30) -> Run:
     """Run an installed console script as Nagios, the kubelet or Telegraf would."""
     script = BIN / name
-    command = [str(script)] if script.exists() else [sys.executable, "-m",
-                                                     f"checks.{name.removeprefix('check_')}"]
+    assert script.exists(), f"{script}: install the project first (pip install .)"
+    command = [str(script)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPROBES_")}
     environment.update(env or {})
     started = time.monotonic()

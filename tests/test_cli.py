@@ -3,8 +3,7 @@
 import re
 
 import pytest
-
-from checks.cli import (
+from healthprobes.checks.runtime.options import (
     APPEND,
     COUNT,
     FLAG,
@@ -17,7 +16,7 @@ from checks.cli import (
     UsageError,
     parse_duration,
 )
-from checks.ranges import Range, parse_range
+from healthprobes.checks.runtime.ranges import Range, parse_range
 
 
 def parser():

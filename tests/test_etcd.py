@@ -161,10 +161,10 @@ def test_healthy_cluster(trio):
 
 
 def test_member_list_connection_is_reused_not_reopened(trio):
-    from checks.etcd import PROGRAM
-    from checks.etcd_common import Connector
-    from checks.runtime import parse_arguments
-    from probes.deadline import Deadline
+    from healthprobes.checks.etcd.connection import Connector
+    from healthprobes.checks.etcd.program import PROGRAM
+    from healthprobes.checks.runtime.evaluation import parse_arguments
+    from healthprobes.probes.deadline import Deadline
 
     args = parse_arguments(PROGRAM, ["members", "--endpoints", trio.endpoints])
     connector = Connector(args, Deadline(5))

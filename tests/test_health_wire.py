@@ -2,8 +2,7 @@
 
 import pytest
 from grpc_health.v1 import health_pb2
-
-from probes import health_wire
+from healthprobes.probes import health_wire
 
 Response = health_pb2.HealthCheckResponse
 

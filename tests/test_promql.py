@@ -7,11 +7,10 @@ history written in the test: nothing here is taken from the code under test.
 import math
 
 import pytest
-
-from checks.promql import Evaluation, QueryError, Unsupported, parse
-from checks.promql_functions import histogram_quantile
-from probes.exposition import ExpositionError
-from probes.exposition import parse as parse_exposition
+from healthprobes.checks.promql.evaluator import Evaluation, QueryError, Unsupported, parse
+from healthprobes.checks.promql.functions import histogram_quantile
+from healthprobes.probes.exposition import ExpositionError
+from healthprobes.probes.exposition import parse as parse_exposition
 
 SCRAPE = b"""\
 # HELP req_total Requests.

@@ -9,19 +9,18 @@ import time
 
 import nagiosplugin
 import pytest
-
-from checks.cli import parse_duration
-from checks.model import Metric, Perf, Report, Result, ThresholdContext
-from checks.numbers import format_number
-from checks.output import render
-from checks.perfdata import render as render_perf
-from checks.ranges import Range, parse_range
-from checks.runtime import exit_code, process_age, sniff_output_mode
-from checks.states import CRITICAL as Critical
-from checks.states import OK as Ok
-from checks.states import UNKNOWN as Unknown
-from checks.states import WARNING as Warn
-from checks.states import ValueProblem
+from healthprobes.checks.runtime.executable import exit_code, process_age, sniff_output_mode
+from healthprobes.checks.runtime.numbers import format_number
+from healthprobes.checks.runtime.options import parse_duration
+from healthprobes.checks.runtime.perfdata import render as render_perf
+from healthprobes.checks.runtime.ranges import Range, parse_range
+from healthprobes.checks.runtime.render import render
+from healthprobes.checks.runtime.results import Findings, Perf, Report, Result
+from healthprobes.checks.runtime.states import CRITICAL as Critical
+from healthprobes.checks.runtime.states import OK as Ok
+from healthprobes.checks.runtime.states import UNKNOWN as Unknown
+from healthprobes.checks.runtime.states import WARNING as Warn
+from healthprobes.checks.runtime.states import ValueProblem
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -106,17 +105,32 @@ def test_plain_thresholds_where_icinga_needs_them():
 def test_perfdata_item():
     perf = Perf("db size", 1e-7, "s", Range.parse("0.5"), Range.parse("1"), 0, None)
     assert render_perf(perf) == "'db size'=0.0000001s;0.5;1;0"
-    odd = ThresholdContext("t").performance(Metric("svc=a'b", 3))
-    assert render_perf(odd) == "svc_a_b=3"
+    odd = Findings()
+    odd.measure("svc=a'b", 3)
+    assert render_perf(odd.perfdata[0]) == "svc_a_b=3"
 
 
-def test_threshold_context_judges_critical_before_warning():
-    context = ThresholdContext("lag", Range.parse("10"), Range.parse("100"))
-    assert context.evaluate(Metric("lag", 5)).state == Ok
-    assert context.evaluate(Metric("lag", 50)).state == Warn
-    result = context.evaluate(Metric("lag", 500))
+def test_measure_judges_critical_before_warning():
+    findings = Findings()
+    warning, critical = Range.parse("10"), Range.parse("100")
+    assert findings.measure("lag", 5, "", warning, critical).state == Ok
+    assert findings.measure("lag", 50, "", warning, critical).state == Warn
+    result = findings.measure("lag", 500, "", warning, critical)
     assert result.state == Critical and result.text == "lag is 500 (outside range 0:100)"
-    assert ThresholdContext("q", nan_state=Unknown).evaluate(Metric("q", math.nan)).state == 3
+    assert findings.measure("q", math.nan, nan_state=Unknown).state == 3
+    assert [perf.value for perf in findings.perfdata][:3] == [5, 50, 500]
+
+
+def test_findings_word_the_report():
+    findings = Findings()
+    findings.add(Ok, "a is fine", "a")
+    assert findings.report("demo", "t", "all fine").summary == "all fine"
+    findings.add(Warn, "b is slow", "b")
+    findings.add(Critical, "c is down", "c")
+    report = findings.report("demo", "t", "all fine", prefix="t: ")
+    assert report.state == Critical
+    assert report.summary == "t: c is down (+1 more not OK)"
+    assert Findings().report("demo", "t", "all fine").summary == "nothing was checked"
 
 
 def report(state, text="summary", perf=()):
@@ -186,8 +200,9 @@ def test_process_age_is_measured():
 
 STUCK_CHECK = textwrap.dedent("""
     import time
-    from checks.model import Summary, evaluate
-    from checks.runtime import CheckProgram, main
+    from healthprobes.checks.runtime.executable import main
+    from healthprobes.checks.runtime.program import CheckProgram
+    from healthprobes.checks.runtime.results import Findings
 
     def probe():
         time.sleep(60)  # a call that ignores every timeout
@@ -196,7 +211,7 @@ STUCK_CHECK = textwrap.dedent("""
     main(CheckProgram(
         name="stuck", prog="check_stuck", description="never answers",
         target=lambda args: "nowhere:1",
-        run=lambda args, deadline: evaluate("stuck", "nowhere:1", probe(), [], Summary())))
+        run=lambda args, deadline: Findings().report("stuck", "nowhere:1", str(probe()))))
 """)
 
 

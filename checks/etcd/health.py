@@ -8,23 +8,26 @@ endpoints.
 
 from __future__ import annotations
 
-from checks.cli import APPEND, FLAG, Command, Group, Option, UsageError, Values, choice_list
-from checks.etcd_common import Connector, EndpointSummary, error_state, error_text, short_name
-from checks.model import (
-    Metric,
-    Report,
-    Result,
-    ThresholdContext,
-    VerdictContext,
-    evaluate,
+from healthprobes.checks.etcd.connection import Connector
+from healthprobes.checks.etcd.judging import error_state, error_text, short_name
+from healthprobes.checks.runtime.options import (
+    APPEND,
+    FLAG,
+    Command,
+    Group,
+    Option,
+    UsageError,
+    Values,
+    choice_list,
 )
-from checks.ranges import parse_range
-from checks.states import CRITICAL, OK, UNKNOWN, state_name
+from healthprobes.checks.runtime.ranges import parse_range
+from healthprobes.checks.runtime.results import Findings, Report, Result
+from healthprobes.checks.runtime.states import CRITICAL, OK, UNKNOWN, state_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from probes.deadline import Deadline
-    from probes.etcd import EtcdSession, HealthAnswer
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.etcd import EtcdSession, HealthAnswer
 
 ENDPOINT_TYPES = ("health", "livez", "readyz")
 PRESETS = ("liveness", "readiness", "startup")
@@ -94,7 +97,7 @@ def plan(args: Values) -> list[Attempt]:
 
 
 def ask(session: EtcdSession, attempts: list[Attempt]) -> HealthAnswer:
-    from probes.etcd import EndpointMissing
+    from healthprobes.probes.etcd import EndpointMissing
 
     for index, (path, query) in enumerate(attempts):
         try:
@@ -105,65 +108,50 @@ def ask(session: EtcdSession, attempts: list[Attempt]) -> HealthAnswer:
     raise AssertionError("no attempt")
 
 
-def judge(args: Values):
-    from probes.etcd import EndpointMissing
+def verdict(args: Values, where: str, answer: object) -> tuple[int, str]:
+    """What one endpoint's answer (or failure) means."""
+    from healthprobes.probes.etcd import EndpointMissing
 
-    def verdict(metric: Metric) -> tuple[int, str]:
-        answer, where = metric.value, metric.name
-        if isinstance(answer, EndpointMissing):
-            return UNKNOWN, str(answer)
-        if isinstance(answer, BaseException):
-            return error_state(answer, args.timeout_state), error_text(answer)
-        via = answer.path.split("?")[0]
-        if answer.healthy:
-            return OK, f"{where} is healthy ({via})"
-        reason = answer.reason or f"HTTP {answer.http_status}"
-        return CRITICAL, f"{where} is unhealthy ({via}): {reason}"
-
-    return verdict
+    if isinstance(answer, EndpointMissing):
+        return UNKNOWN, str(answer)
+    if isinstance(answer, BaseException):
+        return error_state(answer, args.timeout_state), error_text(answer)
+    via = answer.path.split("?")[0]
+    if answer.healthy:
+        return OK, f"{where} is healthy ({via})"
+    reason = answer.reason or f"HTTP {answer.http_status}"
+    return CRITICAL, f"{where} is unhealthy ({via}): {reason}"
 
 
-class HealthSummary(EndpointSummary):
-    context = "health"
-
-    def all_ok(self, items: list[Result]) -> str:
-        return f"all {len(items)} endpoints are healthy"
-
-    def verbose(self, results: list[Result]) -> list[str]:
-        health = self.items(results)
-        if len(health) == 1 and not self.args.verbose:
-            return []
-        lines = []
-        for result in health:
-            answer = result.metric.value if result.metric else None
-            timing = ""
-            if answer is not None and not isinstance(answer, BaseException):
-                timing = f" in {answer.seconds * 1000:.1f} ms via {answer.path}"
-            lines.append(f"{state_name(result.state)}: {result.text}{timing}")
-            if answer is not None and not isinstance(answer, BaseException):
-                lines += [f"  [{'+' if passed else '-'}]{name} {detail}".rstrip()
-                          for name, passed, detail in answer.checks]
-        return lines
-
-
-def metrics(args: Values, answers: list[object], sessions: list[EtcdSession]):
-    several = len(sessions) > 1
-    for session, answer in zip(sessions, answers, strict=True):
-        yield Metric(session.target, answer, context="health")
-    for session, answer in zip(sessions, answers, strict=True):
-        if not isinstance(answer, BaseException):
-            label = f"time_{short_name(session.target)}" if several else "time"
-            yield Metric(label, round(answer.seconds, 6), "s", min=0, context="time")
+def details(args: Values, health: list[Result], answers: list[object]) -> list[str]:
+    if len(health) == 1 and not args.verbose:
+        return []
+    lines = []
+    for result, answer in zip(health, answers, strict=True):
+        answered = not isinstance(answer, BaseException)
+        timing = f" in {answer.seconds * 1000:.1f} ms via {answer.path}" if answered else ""
+        lines.append(f"{state_name(result.state)}: {result.text}{timing}")
+        if answered:
+            lines += [f"  [{'+' if passed else '-'}]{name} {detail}".rstrip()
+                      for name, passed, detail in answer.checks]
+    return lines
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    from probes.parallel import run_all
+    from healthprobes.probes.parallel import run_all
 
     sessions = Connector(args, deadline).sessions()
     answers = run_all([(session.target, lambda session=session: ask(session, args.plan))
                        for session in sessions], deadline)
-    return evaluate("etcd_health", ",".join(session.target for session in sessions),
-                    metrics(args, answers, sessions),
-                    [VerdictContext("health", judge(args)),
-                     ThresholdContext("time", args.warning, args.critical)],
-                    HealthSummary(args))
+    findings = Findings()
+    health = [findings.add(*verdict(args, session.target, answer), name=session.target)
+              for session, answer in zip(sessions, answers, strict=True)]
+    several = len(sessions) > 1
+    for session, answer in zip(sessions, answers, strict=True):
+        if not isinstance(answer, BaseException):
+            label = f"time_{short_name(session.target)}" if several else "time"
+            findings.measure(label, round(answer.seconds, 6), "s", args.warning, args.critical,
+                             min=0)
+    ok = health[0].text if len(health) == 1 else f"all {len(health)} endpoints are healthy"
+    return findings.report("etcd_health", ",".join(session.target for session in sessions),
+                           ok, details(args, health, answers))

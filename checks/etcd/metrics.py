@@ -1,24 +1,25 @@
 """check_etcd metrics: the key metrics of etcd, judged from each member's /metrics.
 
 The preset is a list of PromQL expressions with the thresholds the seeds and the
-etcd-mixin use (REFERENCE.md section 1); it runs on check_metrics' evaluator and
+etcd-mixin use (docs/etcd.md, key metrics); it runs on check_metrics' evaluator and
 state files, not a second implementation. Every threshold can be changed
 (``-w wal_fsync_p99=0.3``) and every item skipped (``--skip peer_rtt_p99``).
 """
 
 from __future__ import annotations
 
-from checks.cli import APPEND, Command, Group, Option, UsageError, Values
-from checks.etcd_common import Connector, error_state, error_text, short_name
-from checks.metrics import judging_options
-from checks.numbers import parse_bytes
-from checks.ranges import Range, parse_range
-from checks.states import OK
+from healthprobes.checks.etcd.connection import Connector
+from healthprobes.checks.etcd.judging import error_state, error_text, short_name
+from healthprobes.checks.promql.options import judging_options
+from healthprobes.checks.runtime.numbers import parse_bytes
+from healthprobes.checks.runtime.options import APPEND, Command, Group, Option, UsageError, Values
+from healthprobes.checks.runtime.ranges import Range, parse_range
+from healthprobes.checks.runtime.states import OK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.model import Report
-    from probes.deadline import Deadline
+    from healthprobes.checks.runtime.results import Report
+    from healthprobes.probes.deadline import Deadline
 
 FAILED_CODES = "Unknown|FailedPrecondition|ResourceExhausted|Internal|Unavailable|DataLoss|" \
                "DeadlineExceeded"
@@ -84,7 +85,7 @@ def _assignment(text: str) -> tuple[str, Range | None]:
     name, equals, spec = text.partition("=")
     name = name.strip()
     if not equals or name not in NAMES:
-        from checks.states import ValueProblem
+        from healthprobes.checks.runtime.states import ValueProblem
 
         raise ValueProblem(f"write NAME=RANGE with NAME one of {', '.join(NAMES)}")
     return name, parse_range(spec)
@@ -143,7 +144,7 @@ def validate(args: Values) -> None:
 
 
 def preset_queries(args: Values) -> list:
-    from checks.metrics_engine import Query
+    from healthprobes.checks.promql.judge import Query
 
     warnings, criticals = dict(args.warning), dict(args.critical)
     queries = []
@@ -161,11 +162,11 @@ def preset_queries(args: Values) -> list:
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    from checks.metric_state import default_directory
-    from checks.metrics_engine import BASELINE, Policy, judge, wanted_names
-    from checks.model import Metric, Summary, VerdictContext, evaluate, problem_lines
-    from probes import exposition
-    from probes.parallel import run_all
+    from healthprobes.checks.promql.history import default_directory
+    from healthprobes.checks.promql.judge import Policy, judge, wanted_names
+    from healthprobes.checks.runtime.results import Findings, problem_lines
+    from healthprobes.probes import exposition
+    from healthprobes.probes.parallel import run_all
 
     connector = Connector(args, deadline)
     names = wanted_names(args.queries)
@@ -173,7 +174,7 @@ def run(args: Values, deadline: Deadline) -> Report:
     def scrape(url):
         import time
 
-        from probes.http import Url
+        from healthprobes.probes.http import Url
 
         metrics_url = Url(url.scheme, url.host, url.port, url.prefix + "/metrics", url.text)
         body = exposition.fetch(metrics_url, deadline,
@@ -185,37 +186,22 @@ def run(args: Values, deadline: Deadline) -> Report:
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
                     args.first_run_state, args.empty_state, args.nan_state)
     several = len(args.urls) > 1
-    metrics, contexts, notes = [], [], []
+    findings = Findings()
+    notes: list[str] = []
+    waiting = 0
     for url, outcome in zip(args.urls, scrapes, strict=True):
         member = short_name(str(url))
         if isinstance(outcome, BaseException):
-            metrics.append(Metric(f"scrape_{member}", (error_state(outcome, args.timeout_state),
-                                                       error_text(outcome)), context="scrape"))
+            findings.add(error_state(outcome, args.timeout_state), error_text(outcome),
+                         name=f"scrape_{member}")
             continue
         found, now = outcome
-        judged, member_contexts, member_notes = judge(args.queries, found, now, str(url),
-                                                      policy, deadline)
-        for metric in judged:
-            if several:
-                metric.name = f"{member}_{metric.name}"
-            metric.context = f"{member}/{metric.context}"
-        for context in member_contexts:
-            context.name = f"{member}/{context.name}"
-        metrics += judged
-        contexts += member_contexts
+        member_notes, member_waiting = judge(args.queries, found, now, str(url), policy,
+                                             deadline, findings, f"{member}_" if several else "")
+        waiting += member_waiting
         notes += [f"{member}: {note}" if several else note for note in member_notes]
-    contexts.append(VerdictContext("scrape", lambda metric: metric.value))
-
-    class PresetSummary(Summary):
-        def ok(self, results):
-            waiting = sum(1 for result in results if result.context.endswith("/" + BASELINE))
-            return (f"{len(results) - waiting} key metrics OK"
-                    + (f" on {len(args.urls)} members" if several else "")
-                    + (f", {waiting} collecting a baseline (judged from the next run)"
-                       if waiting else ""))
-
-        def verbose(self, results):
-            return problem_lines(results, args.verbose) + notes
-
-    return evaluate("etcd_metrics", ",".join(str(url) for url in args.urls), metrics, contexts,
-                    PresetSummary())
+    ok = (f"{len(findings.results) - waiting} key metrics OK"
+          + (f" on {len(args.urls)} members" if several else "")
+          + (f", {waiting} collecting a baseline (judged from the next run)" if waiting else ""))
+    return findings.report("etcd_metrics", ",".join(str(url) for url in args.urls), ok,
+                           problem_lines(findings.results, args.verbose) + notes)

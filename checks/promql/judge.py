@@ -7,19 +7,21 @@ and expression), so two checks never share, and corrupt, one another's history.
 
 from __future__ import annotations
 
-from checks.model import Metric, ThresholdContext, VerdictContext
-from checks.promql import Evaluation, metric_names, parse, range_windows, series_key
-from checks.states import OK
+from healthprobes.checks.promql.evaluator import (
+    Evaluation,
+    metric_names,
+    parse,
+    range_windows,
+    series_key,
+)
+from healthprobes.checks.runtime.states import OK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.model import Context
-    from checks.ranges import Range
-    from probes.deadline import Deadline
-    from probes.exposition import Exposition
-
-
-BASELINE = "baseline"  # the context of "not judged yet: collecting samples" findings
+    from healthprobes.checks.runtime.ranges import Range
+    from healthprobes.checks.runtime.results import Findings
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.exposition import Exposition
 
 
 class Query:
@@ -85,7 +87,7 @@ def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: 
     needs none. With ``keeps_alerts``, the history also records since when each
     returned series has been returned (an alert's ``for:``).
     """
-    from checks.metric_state import StateFile
+    from healthprobes.checks.promql.history import StateFile
 
     if not query.windows and not keeps_alerts:
         evaluation = Evaluation(scrape, now)
@@ -107,29 +109,27 @@ def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: 
 
 
 def judge(queries: list[Query], scrape: Exposition, now: float, target: str, policy: Policy,
-          deadline: Deadline) -> tuple[list[Metric], list[Context], list[str]]:
-    """Metrics and contexts for every series every expression returned, and notes."""
-    metrics: list[Metric] = []
-    contexts: list[Context] = [VerdictContext("finding", lambda metric: metric.value),
-                               VerdictContext(BASELINE, lambda metric: metric.value)]
+          deadline: Deadline, findings: Findings, prefix: str = "") -> tuple[list[str], int]:
+    """Judge every series every expression returned into ``findings`` (names after
+    ``prefix``); returns notes for the long output and how many expressions are still
+    collecting a baseline."""
     notes: list[str] = []
-    for index, query in enumerate(queries):
-        context = f"query{index}"
-        contexts.append(ThresholdContext(context, query.warning, query.critical,
-                                         policy.nan_state))
+    waiting = 0
+    for query in queries:
         vector, evaluation, history = evaluate_with_history(
             f"{target}\n{query.expr}", query, scrape, now, policy, deadline)
         if history is not None and history.problem:
             notes.append(f"{query.label}: {history.problem}")
         notes += [f"{query.label}: {note}" for note in dict.fromkeys(evaluation.notes)]
         if not vector:
-            metrics.append(Metric(query.label, _nothing(query, evaluation, history, policy),
-                                  context=BASELINE if evaluation.short_windows else "finding"))
+            waiting += bool(evaluation.short_windows)
+            findings.add(*_nothing(query, evaluation, history, policy), name=prefix + query.label)
             continue
         for labels, value in vector:
-            metrics.append(Metric(series_label(query.label, labels, len(vector) == 1),
-                                  value, query.uom, context=context))
-    return metrics, contexts, notes
+            findings.measure(prefix + series_label(query.label, labels, len(vector) == 1),
+                             value, query.uom, query.warning, query.critical,
+                             nan_state=policy.nan_state)
+    return notes, waiting
 
 
 def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> tuple[int, str]:

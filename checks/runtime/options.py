@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from checks.states import ValueProblem
+from healthprobes.checks.runtime.states import ValueProblem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,6 +59,10 @@ class Option:
     @property
     def takes_value(self) -> bool:
         return self.action in (VALUE, APPEND)
+
+    @property
+    def repeatable(self) -> bool:
+        return self.action == APPEND
 
     def read(self, text: str, spelled: str) -> object:
         if self.choices is not None and text not in self.choices:
@@ -225,7 +229,9 @@ class Parser:
         return f"; see '{self.prog} --help'"
 
     def help(self, command: Command | None = None) -> str:
-        from checks.helptext import render_help  # only --help pays for text wrapping
+        # Only --help pays for text wrapping; helptext reads options without importing
+        # this module, so the two do not depend on each other both ways.
+        from healthprobes.checks.runtime.helptext import render_help
 
         return render_help(self, command)
 
@@ -256,17 +262,6 @@ def _from_env(option: Option) -> object:
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
                  "h": 3600.0}
-
-
-def read_first_line(path: str, option: str) -> str:
-    """The first line of a secret file (a password, a token), without its line ending;
-    an unreadable file is a usage error naming the option."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise UsageError(f"{option}: cannot read {path} ({reason})") from None
 
 
 def parse_duration(text: str) -> float:

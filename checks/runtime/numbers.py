@@ -4,7 +4,7 @@ Telegraf's Nagios parser drops a line with scientific notation, and so do some
 graphing add-ons; a value that is no finite number is left out rather than written.
 """
 
-from checks.states import ValueProblem
+from healthprobes.checks.runtime.states import ValueProblem
 
 INF = float("inf")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import re
 
-from checks import promql_functions as functions
+from healthprobes.checks.promql import functions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from probes.exposition import Exposition
+    from healthprobes.probes.exposition import Exposition
 
 LabelSet = tuple[tuple[str, str], ...]  # sorted pairs; "__name__" included while kept
 Vector = list[tuple[LabelSet, float]]

@@ -1,4 +1,8 @@
-"""``--help`` pages, written from the same declarations the parser reads."""
+"""``--help`` pages, written from the same declarations the parser reads.
+
+It reads the options through their attributes and never imports the parser's module,
+which imports this one only when ``--help`` is asked for.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,20 @@ import textwrap
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.cli import Command, Option, Parser
+    from healthprobes.checks.runtime.options import Command, Option, Parser
 
 
 def _spelling(option: Option) -> str:
-    from checks.cli import COUNT, FLAG, HELP, VERSION
-
     flags = ", ".join(option.flags)
-    if option.action in (FLAG, COUNT, HELP, VERSION):
+    if not option.takes_value:
         return flags
     return f"{flags} {option.metavar}"
 
 
 def _describe(option: Option) -> str:
-    from checks.cli import APPEND
-
     text = option.help
     extras = []
-    if option.action == APPEND and "repeat" not in text:
+    if option.repeatable and "repeat" not in text:
         extras.append("repeatable")
     if option.env:
         extras.append(f"env {option.env}")

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import os
 
-from probes.errors import ProbeError
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from probes.deadline import Deadline
+    from healthprobes.probes.deadline import Deadline
 
 Points = list[tuple[float, float]]
 FORMAT = 1

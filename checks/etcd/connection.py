@@ -1,4 +1,4 @@
-"""What every check_etcd subcommand shares: connection options, sessions, judging errors.
+"""What every check_etcd subcommand shares to reach etcd: connection options, sessions.
 
 Flag names and environment variables are etcdctl's (``--endpoints``, ``--cacert``,
 ``ETCDCTL_ENDPOINTS`` ...), because those are what etcd operators already type and
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 
-from checks.cli import APPEND, FLAG, Group, Option, UsageError, Values, read_first_line
-from checks.model import Result, Summary
-from checks.states import UNKNOWN, parse_state
-from probes.errors import ProbeError
+from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, UsageError, Values
+from healthprobes.checks.runtime.secrets import read_first_line
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from probes.deadline import Deadline
-    from probes.etcd import Credentials, EtcdSession
-    from probes.etcd_answers import Member
-    from probes.http import Url
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.etcd import Credentials, EtcdSession
+    from healthprobes.probes.etcd_answers import Member
+    from healthprobes.probes.http import Url
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
 
@@ -49,22 +48,9 @@ def connection_options() -> Group:
     ])
 
 
-def state_option(flag: str, default: str, what: str) -> Option:
-    return Option(flag, convert=parse_state, default=parse_state(default), metavar="STATE",
-                  help=f"state for {what} (default: {default})")
-
-
-def agreement_options() -> list[Option]:
-    """How much members that disagree matter: shared by status and cluster."""
-    return [state_option("--state-leader-disagreement", "warning",
-                         "members that name different leaders"),
-            state_option("--state-version-skew", "warning", "members running different "
-                                                            "versions")]
-
-
 def validate_connection(args: Values) -> None:
     """Endpoints parsed, TLS and auth options checked against each other, up front."""
-    from probes.http import parse_url
+    from healthprobes.probes.http import parse_url
 
     if bool(args.cert) != bool(args.key):
         raise UsageError("--cert and --key go together")
@@ -99,7 +85,7 @@ def _credentials(args: Values) -> Credentials | None:
     if not password:
         raise UsageError(f"no password for user {user!r}: give --password-file FILE or set "
                          "ETCDCTL_PASSWORD")
-    from probes.etcd import Credentials
+    from healthprobes.probes.etcd import Credentials
 
     return Credentials(user, password)
 
@@ -119,7 +105,7 @@ class Connector:
 
     def tls(self):
         if self._tls is None:
-            from probes.tls import client_context
+            from healthprobes.probes.tls import client_context
 
             try:
                 self._tls = client_context(self.args.cacert, self.args.cert, self.args.key,
@@ -135,7 +121,7 @@ class Connector:
         kept = self._idle.pop(str(url), None)
         if kept is not None:
             return kept
-        from probes.etcd import EtcdSession
+        from healthprobes.probes.etcd import EtcdSession
 
         tls = self.tls() if url.scheme == "https" else None
         return EtcdSession(url, self.deadline, tls, self.args.credentials, bool(self.args.cert))
@@ -167,7 +153,7 @@ def ask_any(sessions: list[EtcdSession], question, deadline: Deadline):
 
 def ask_first(sessions: list[EtcdSession], question, deadline: Deadline):
     """The first answer to the question, and the session that gave it."""
-    from probes.parallel import run_all
+    from healthprobes.probes.parallel import run_all
 
     answers = run_all([(session.target, lambda session=session: question(session))
                        for session in sessions], deadline,
@@ -190,7 +176,7 @@ def most_telling(errors: list[BaseException]) -> BaseException:
 
 def member_urls(members: list[Member], scheme: str) -> list[Url]:
     """Each started member's first client URL in the scheme the user chose."""
-    from probes.http import parse_url
+    from healthprobes.probes.http import parse_url
 
     urls = []
     for member in members:
@@ -200,40 +186,3 @@ def member_urls(members: list[Member], scheme: str) -> list[Url]:
             except ValueError:
                 continue
     return list({str(url): url for url in urls}.values())
-
-
-def error_state(error: BaseException, timeout_state: int) -> int:
-    """The runtime's policy for a member that could not be asked; UNKNOWN for our own bugs."""
-    from checks.runtime import state_for
-
-    return state_for(error, timeout_state) if isinstance(error, ProbeError) else UNKNOWN
-
-
-def error_text(error: BaseException) -> str:
-    if isinstance(error, ProbeError):
-        return str(error)
-    return f"internal error: {type(error).__name__}: {error}"
-
-
-def short_name(url_text: str) -> str:
-    """``http://127.0.0.1:2379`` -> ``127.0.0.1:2379``, for labels and lists."""
-    return url_text.split("://", 1)[-1]
-
-
-class EndpointSummary(Summary):
-    """Wording for checks with one result per endpoint: one endpoint speaks for itself."""
-
-    context = ""  # the context of the per-endpoint results
-
-    def __init__(self, args: Values) -> None:
-        self.args = args
-
-    def items(self, results: list[Result]) -> list[Result]:
-        return [result for result in results if result.context == self.context]
-
-    def ok(self, results: list[Result]) -> str:
-        items = self.items(results)
-        return items[0].text if len(items) == 1 else self.all_ok(items)
-
-    def all_ok(self, items: list[Result]) -> str:
-        return f"all {len(items)} endpoints OK"

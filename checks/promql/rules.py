@@ -11,19 +11,18 @@ Prometheus server's view of many targets, and are reported as not applicable.
 
 from __future__ import annotations
 
-from checks.cli import UsageError
-from checks.metrics_engine import Query, evaluate_with_history
-from checks.model import Metric, ThresholdContext, VerdictContext
-from checks.numbers import format_number
-from checks.promql import QueryError, metric_names, series_key
-from checks.states import CRITICAL, OK, UNKNOWN, WARNING
+from healthprobes.checks.promql.evaluator import QueryError, metric_names, series_key
+from healthprobes.checks.promql.judge import Query, evaluate_with_history
+from healthprobes.checks.runtime.numbers import format_number
+from healthprobes.checks.runtime.options import UsageError
+from healthprobes.checks.runtime.states import CRITICAL, OK, UNKNOWN, WARNING
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.metrics_engine import Policy
-    from checks.model import Context
-    from probes.deadline import Deadline
-    from probes.exposition import Exposition
+    from healthprobes.checks.promql.judge import Policy
+    from healthprobes.checks.runtime.results import Findings, Result
+    from healthprobes.probes.deadline import Deadline
+    from healthprobes.probes.exposition import Exposition
 
 SERVER_ONLY_METRICS = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 
@@ -85,7 +84,7 @@ def load_rules(path: str) -> list[AlertRule]:
 
 
 def _for_seconds(value: object, alert: object) -> float:
-    from checks.cli import parse_duration
+    from healthprobes.checks.runtime.options import parse_duration
 
     if value in (None, "", 0):
         return 0.0
@@ -96,15 +95,20 @@ def _for_seconds(value: object, alert: object) -> float:
 
 
 def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: str,
-                policy: Policy, deadline: Deadline
-                ) -> tuple[list[Metric], list[Context], list[str]]:
-    metrics: list[Metric] = []
+                policy: Policy, deadline: Deadline, findings: Findings
+                ) -> tuple[list[str], list[Result], list[Result]]:
+    """Every rule's alerts into ``findings``, then how many fire and are pending.
+
+    Returns notes for the long output, the pending alerts (OK for now, but what a
+    reader must not miss) and the two counts' results.
+    """
     notes: list[str] = []
-    firing = pending = 0
+    pending: list[Result] = []
+    firing = 0
     for rule in rules:
+        name = f"alert_{rule.name}"
         if rule.problem:
-            metrics.append(_finding(rule, UNKNOWN, f"{rule.name}: cannot evaluate: "
-                                                   f"{rule.problem}"))
+            findings.add(UNKNOWN, f"{rule.name}: cannot evaluate: {rule.problem}", name)
             continue
         if rule.not_applicable:
             notes.append(f"{rule.name}: not applicable to a direct scrape ({rule.not_applicable})")
@@ -114,13 +118,13 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
                 f"{target}\nalert {rule.name}\n{rule.expr}", rule.query, scrape, now, policy,
                 deadline, keeps_alerts=True)
         except QueryError as error:
-            metrics.append(_finding(rule, UNKNOWN, f"{rule.name}: {error}"))
+            findings.add(UNKNOWN, f"{rule.name}: {error}", name)
             continue
         if history is not None and history.problem:
             notes.append(f"{rule.name}: {history.problem}")
         if not vector:
             baseline = " (collecting a baseline)" if evaluation.short_windows else ""
-            metrics.append(_finding(rule, OK, f"{rule.name}: not firing{baseline}"))
+            findings.add(OK, f"{rule.name}: not firing{baseline}", name)
             continue
         since = history.firing_since if history is not None else {}
         for labels, value in vector:
@@ -129,20 +133,11 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
             where = f" {shown}" if shown else ""
             if held >= rule.for_seconds:
                 firing += 1
-                metrics.append(_finding(rule, rule.state, f"{rule.name} firing{where}: value "
-                                        f"{format_number(value)} ({rule.severity})"))
+                findings.add(rule.state, f"{rule.name} firing{where}: value "
+                                         f"{format_number(value)} ({rule.severity})", name)
             else:
-                pending += 1
-                metrics.append(_finding(rule, OK, f"{rule.name} pending{where} for "
-                                        f"{held:.0f}s of {rule.for_seconds:g}s",
-                                        context="alert_pending"))
-    metrics += [Metric("alerts_firing", firing, min=0, context="alert_counts"),
-                Metric("alerts_pending", pending, min=0, context="alert_counts")]
-    contexts: list[Context] = [VerdictContext("alert", lambda metric: metric.value),
-                               VerdictContext("alert_pending", lambda metric: metric.value),
-                               ThresholdContext("alert_counts")]
-    return metrics, contexts, notes
-
-
-def _finding(rule: AlertRule, state: int, text: str, context: str = "alert") -> Metric:
-    return Metric(f"alert_{rule.name}", (state, text), context=context)
+                pending.append(findings.add(OK, f"{rule.name} pending{where} for {held:.0f}s of "
+                                                f"{rule.for_seconds:g}s", name))
+    counts = [findings.measure("alerts_firing", firing, min=0),
+              findings.measure("alerts_pending", len(pending), min=0)]
+    return notes, pending, counts

@@ -7,7 +7,7 @@ importing nagiosplugin pulls in logging, tempfile and json, about as long as a w
 ``etcdctl`` run. Unlike nagiosplugin it also reads ``1e3``, and never writes it.
 """
 
-from checks.states import ValueProblem
+from healthprobes.checks.runtime.states import ValueProblem
 
 INF = float("inf")
 
@@ -39,7 +39,7 @@ class Range:
         return inside != self.invert
 
     def text(self, omit_zero_start: bool = True) -> str:
-        from checks.numbers import format_number
+        from healthprobes.checks.runtime.numbers import format_number
 
         text = "@" if self.invert else ""
         if self.start == -INF:
@@ -55,7 +55,7 @@ class Range:
 
         Icinga 2 keeps only plain numbers from those fields, and ``10`` means ``0:10``.
         """
-        from checks.numbers import format_number
+        from healthprobes.checks.runtime.numbers import format_number
 
         if not self.invert and self.start in (0, -INF) and self.end != INF:
             return format_number(self.end)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from checks.numbers import format_number, is_finite
-from checks.perfdata import clean_label, render_all
-from checks.states import state_name
+from healthprobes.checks.runtime.numbers import format_number, is_finite
+from healthprobes.checks.runtime.perfdata import clean_label, render_all
+from healthprobes.checks.runtime.states import state_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.model import Report
+    from healthprobes.checks.runtime.results import Report
 
 FORMATS = ("nagios", "json", "influx", "prometheus")
 COLLECTOR_FORMATS = ("influx", "prometheus")  # Categraf: exit 0, state as a metric

@@ -7,11 +7,11 @@ plain numbers), labels quoted when they need it.
 
 from __future__ import annotations
 
-from checks.numbers import format_number, is_finite
+from healthprobes.checks.runtime.numbers import format_number, is_finite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from checks.model import Perf
+    from healthprobes.checks.runtime.results import Perf
 
 _PLAIN_LABEL_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-[]")

@@ -1,0 +1,44 @@
+"""The judging options every PromQL check shares (check_metrics, check_etcd metrics):
+thresholds per expression, what an empty or NaN answer means, where history is kept."""
+
+from __future__ import annotations
+
+from healthprobes.checks.runtime.options import APPEND, Group, Option, parse_duration
+from healthprobes.checks.runtime.ranges import parse_range
+from healthprobes.checks.runtime.states import OK, UNKNOWN, parse_state
+
+
+def judging_options(with_expressions: bool) -> Group:
+    options = []
+    if with_expressions:
+        options += [
+            Option("--expr", action=APPEND, metavar="PROMQL",
+                   help="an expression to judge; repeatable"),
+            Option("-w", "--warning", action=APPEND, convert=parse_range, metavar="RANGE",
+                   help="warning range for the --expr before it (Nagios syntax)"),
+            Option("-c", "--critical", action=APPEND, convert=parse_range, metavar="RANGE",
+                   help="critical range for the --expr before it"),
+            Option("--label", action=APPEND, metavar="NAME",
+                   help="perfdata label for the --expr before it (series add their label "
+                        "values: NAME_v1_v2)"),
+            Option("--uom", action=APPEND, metavar="UNIT",
+                   help="perfdata unit for the --expr before it: s, ms, %, B, c ..."),
+            Option("--rules", metavar="FILE",
+                   help="evaluate every alerting rule of this Prometheus rules file"),
+        ]
+    options += [
+        Option("--empty-state", convert=parse_state, default=UNKNOWN, metavar="STATE",
+               help="state when an expression returns no series (default: unknown)"),
+        Option("--nan-state", convert=parse_state, default=OK, metavar="STATE",
+               help="state for a NaN result, e.g. a quantile with no new observations "
+                    "(default: ok)"),
+        Option("--first-run-state", convert=parse_state, default=OK, metavar="STATE",
+               help="state while range functions collect their first samples (default: ok)"),
+        Option("--state-dir", env="HEALTHPROBES_STATE_DIR", metavar="DIR",
+               help="where histories are kept (default: $XDG_STATE_HOME/healthprobes or "
+                    "~/.local/state/healthprobes; /tmp/healthprobes-UID without a home)"),
+        Option("--max-state-age", convert=parse_duration, default=3600.0, metavar="DURATION",
+               help="a history older than this is discarded and a new baseline taken "
+                    "(default: 1h)"),
+    ]
+    return Group("judging", options)

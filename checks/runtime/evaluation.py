@@ -1,0 +1,65 @@
+"""The first half of the runtime: parsed options and a deadline in, a Report out.
+
+Nothing here prints, exits or keeps process-wide state: the exec front end
+(:mod:`healthprobes.checks.runtime.executable`) calls it once per process, and a
+resident server may call it many times, from several threads, with its own deadline.
+Every failure a user or a target can cause becomes a report: a target that cannot be
+asked is CRITICAL (or ``--timeout-state``), our own bug one UNKNOWN line.
+"""
+
+from __future__ import annotations
+
+from healthprobes.checks.runtime.results import single_result
+from healthprobes.checks.runtime.states import CRITICAL, UNKNOWN
+from healthprobes.probes.errors import ProbeError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from healthprobes.checks.runtime.options import UsageError, Values
+    from healthprobes.checks.runtime.program import CheckProgram
+    from healthprobes.checks.runtime.results import Report
+    from healthprobes.probes.deadline import Deadline
+
+
+def parse_arguments(program: CheckProgram, argv: list[str]) -> Values:
+    """Options, checked against each other; raises UsageError or HelpRequested."""
+    args = program.parser.parse(argv)
+    if program.validate is not None:
+        program.validate(args)
+    return args
+
+
+def state_for(error: ProbeError, timeout_state: int) -> int:
+    """The state of a target that could not be asked: our own unusable input is
+    UNKNOWN, silence and refusal ``--timeout-state``, any other failure CRITICAL."""
+    if error.kind == ProbeError.CONFIG:
+        return UNKNOWN
+    return timeout_state if error.is_unreachable else CRITICAL
+
+
+def usage_report(program: CheckProgram, error: UsageError) -> Report:
+    return single_result(program.name, "", UNKNOWN, f"invalid arguments: {error}",
+                         [f"Usage: {program.prog} [options]; see '{program.prog} --help'."])
+
+
+def timeout_report(program: CheckProgram, args: Values, target: str) -> Report:
+    """What a run that is still going at its deadline reports."""
+    text = f"{target}: no result within {args.timeout:g}s (the check's -t timeout)"
+    return single_result(program.name, target, args.timeout_state, text)
+
+
+def evaluate(program: CheckProgram, args: Values, deadline: Deadline) -> Report:
+    """Run the check; never raises for anything a user or a target can cause."""
+    try:
+        return program.run(args, deadline)
+    except ProbeError as error:
+        return single_result(program.name, program.target(args),
+                             state_for(error, args.timeout_state), str(error))
+    except Exception as error:
+        details = []
+        if args.verbose >= 3:
+            import traceback
+
+            details = traceback.format_exc().splitlines()
+        return single_result(program.name, program.target(args), UNKNOWN,
+                             f"internal error: {type(error).__name__}: {error}", details)

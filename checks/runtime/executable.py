@@ -1,0 +1,151 @@
+"""The second half of the runtime: the exec front end every executable shares.
+
+argv in, one verdict printed, the exit code out: usage errors are UNKNOWN (3) with a
+one-line reason, and a watchdog prints the timeout result and ends the process at
+``-t`` whatever is stuck (DNS, a TLS handshake, a slow body), because callers kill
+plugins that overrun. Judging is :mod:`healthprobes.checks.runtime.evaluation`'s.
+
+Start-up time is most of a health check's cost, so this module and what it imports
+stay within what the interpreter has loaded anyway (no argparse, re, threading,
+dataclasses, logging); tests/test_import_budget.py holds every executable to that.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+
+from healthprobes.checks.runtime.evaluation import (
+    evaluate,
+    parse_arguments,
+    timeout_report,
+    usage_report,
+)
+from healthprobes.checks.runtime.options import HelpRequested, UsageError
+from healthprobes.checks.runtime.program import ENV_FORMAT, ENV_PROBE
+from healthprobes.checks.runtime.render import COLLECTOR_FORMATS, FORMATS, render
+from healthprobes.probes.deadline import Deadline
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from healthprobes.checks.runtime.options import Values
+    from healthprobes.checks.runtime.program import CheckProgram
+    from healthprobes.checks.runtime.results import Report
+
+
+class Outcome:
+    __slots__ = ("exit_code", "text")
+
+    def __init__(self, exit_code: int, text: str) -> None:
+        self.exit_code, self.text = exit_code, text
+
+
+def exit_code(state: int, fmt: str, probe: bool) -> int:
+    if fmt in COLLECTOR_FORMATS:
+        return 0  # Categraf drops the output of a command that exits non-zero
+    if probe:
+        return 0 if state <= 1 else 1
+    return state
+
+
+def outcome(report: Report, fmt: str, probe: bool) -> Outcome:
+    return Outcome(exit_code(report.state, fmt, probe), render(report, fmt, probe))
+
+
+def process_age() -> float:
+    """Seconds since this process started: the caller's clock began then, not at main().
+
+    Read from /proc (start time in clock ticks since boot against the uptime); 0.0
+    where that is not available.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        with open("/proc/uptime", "rb") as uptime:
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def probe_budget(timeout: float) -> Deadline:
+    """The probes' deadline: what is left of the run, less a moment to judge and print."""
+    left = timeout - process_age()
+    return Deadline(max(0.05, left - min(0.3, max(0.1, left * 0.15))))
+
+
+def sniff_output_mode(argv: list[str]) -> tuple[str, bool]:
+    """Format and probe mode from raw arguments, for reporting a usage error in kind."""
+    fmt = os.environ.get(ENV_FORMAT, "nagios").strip().lower()
+    probe = os.environ.get(ENV_PROBE, "").strip().lower() in ("1", "true", "yes", "on")
+    for index, arg in enumerate(argv):
+        if arg in ("--format", "-format") and index + 1 < len(argv):
+            fmt = argv[index + 1]
+        elif arg.startswith(("--format=", "-format=")):
+            fmt = arg.split("=", 1)[1]
+        elif arg in ("--probe", "-probe"):
+            probe = True
+    return (fmt if fmt in FORMATS else "nagios"), probe
+
+
+def execute(program: CheckProgram, argv: list[str],
+            on_parsed: Callable[[Values, str], None] | None = None) -> Outcome:
+    """Parse, run and render; never raises for anything a user or target can cause."""
+    try:
+        args = parse_arguments(program, argv)
+    except UsageError as error:
+        fmt, probe = sniff_output_mode(argv)
+        return outcome(usage_report(program, error), fmt, probe)
+    if on_parsed is not None:
+        on_parsed(args, program.target(args))
+    report = evaluate(program, args, probe_budget(args.timeout))
+    return outcome(report, args.format, args.probe)
+
+
+class _Emitter:
+    """Prints exactly once, whether the check finishes or the watchdog fires first."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+
+    def emit_and_exit(self, result: Outcome, wait: bool = True) -> None:
+        if not self._lock.acquire(wait):
+            return
+        sys.stdout.write(result.text)
+        sys.stdout.flush()
+        # Skip interpreter teardown: gRPC channels can hang in __del__ there, and a
+        # check that has printed its verdict has nothing left to do.
+        os._exit(result.exit_code)
+
+
+def _start_watchdog(program: CheckProgram, emitter: _Emitter, args: Values,
+                    target: str) -> None:
+    # A bare thread waiting on a lock: threading.Timer would cost an import of threading.
+    never_released = _thread.allocate_lock()
+    never_released.acquire()
+    # Fire a moment early: writing the verdict and exiting take time too.
+    delay = max(0.01, args.timeout - process_age() - 0.02)
+
+    def watch() -> None:
+        never_released.acquire(True, delay)
+        emitter.emit_and_exit(outcome(timeout_report(program, args, target), args.format,
+                                      args.probe), wait=False)
+
+    _thread.start_new_thread(watch, ())
+
+
+def main(program: CheckProgram, argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    emitter = _Emitter()
+    try:
+        result = execute(program, argv, lambda args, target: _start_watchdog(
+            program, emitter, args, target))
+    except HelpRequested as done:
+        sys.stdout.write(str(done))
+        sys.stdout.flush()
+        os._exit(0)
+    emitter.emit_and_exit(result)
+
