@@ -180,7 +180,17 @@ class GrpcHealth:
         from healthprobes.probes.grpc_health import HealthClient, ServiceHealth
 
         args = self.args
-        client = HealthClient(self._target(), self.deadline)
+        target = self._target()
+        kept = getattr(args, "kept", None)
+        # The relay that skips verification lives for one run's deadline: never kept.
+        if target.tls is not None and not target.tls.verify:
+            kept = None
+        client = kept.take(target) if kept is not None else None
+        if client is None:
+            client = HealthClient(target, self.deadline)
+        else:
+            client.deadline = self.deadline  # a kept channel, asked under this run's deadline
+        healthy = False
         try:
             connect_time = client.connect(wait=args.wait)
             if args.list:
@@ -192,8 +202,12 @@ class GrpcHealth:
                 answers = [client.watch(service) for service in args.services]
             else:
                 answers = client.check(args.services)
+            healthy = True
         finally:
-            client.close(wait=False)  # the process ends right after the verdict
+            if kept is not None and healthy:
+                kept.give_back(target, client)
+            else:
+                client.close(wait=False)  # an exec run ends right after the verdict
         return connect_time, answers
 
 

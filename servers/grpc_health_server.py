@@ -20,12 +20,14 @@ class RecordingHealthServicer(health.HealthServicer):
     def __init__(self, with_list: bool = False, check_delay: float = 0.0) -> None:
         super().__init__()
         self.metadata_seen: list[dict[str, str]] = []
+        self.peers_seen: set[str] = set()  # one client address and port per connection
         self._check_delay = check_delay  # a handler that is slow to answer
         self._with_list = with_list
         self._statuses: dict[str, int] = {"": STATUS.SERVING}
 
     def _remember(self, context: grpc.ServicerContext) -> None:
         self.metadata_seen.append({k: v for k, v in context.invocation_metadata()})
+        self.peers_seen.add(context.peer())
 
     def Check(self, request, context):
         self._remember(context)

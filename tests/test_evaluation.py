@@ -1,0 +1,77 @@
+"""The evaluation half of the runtime, called in-process as a resident server would:
+parsed options and a deadline in, a Report out, many times and from several threads."""
+
+import threading
+import time
+
+import pytest
+from healthprobes.checks.grpc_health import PROGRAM as GRPC
+from healthprobes.checks.runtime.evaluation import evaluate, parse_arguments
+from healthprobes.checks.runtime.kept import Kept
+from healthprobes.checks.runtime.render import render
+from healthprobes.checks.runtime.states import CRITICAL, OK
+from healthprobes.probes.deadline import Deadline
+
+from servers.grpc_health_server import free_port, health_server
+
+# grpcio's connectivity-polling thread may still look at a channel that a run has just
+# closed, and says so from that thread ("Channel closed"): grpcio's noise, not ours.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
+
+def test_evaluate_is_repeatable_and_prints_nothing(capsys):
+    with health_server(statuses={"up": "SERVING"}) as server:
+        args = parse_arguments(GRPC, ["--addr", server.address, "--service", "up"])
+        reports = [evaluate(GRPC, args, Deadline(5)) for _ in range(3)]
+    assert [report.state for report in reports] == [OK, OK, OK]
+    assert render(reports[0], "nagios").startswith(f"GRPC_HEALTH OK - {server.address} up: ")
+    assert capsys.readouterr().out == ""  # the exec front end prints, evaluation never does
+
+
+def test_kept_connections_are_reused_and_never_shared_between_threads():
+    with health_server(statuses={"up": "SERVING"}) as server:
+        args = parse_arguments(GRPC, ["--addr", server.address, "--service", "up"])
+        args.kept = Kept()
+        states: list[int] = []
+        lock = threading.Lock()
+
+        def probe_often() -> None:
+            for _ in range(10):
+                report = evaluate(GRPC, args, Deadline(5))
+                with lock:
+                    states.append(report.state)
+
+        threads = [threading.Thread(target=probe_often) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        idle = sum(len(clients) for clients in args.kept._idle.values())
+        args.kept.close()
+    assert states == [OK] * 40
+    # Every run gave its client back, and four threads at once needed at most four: the
+    # forty runs reused them instead of opening forty channels.
+    assert 1 <= idle <= 4
+
+
+def test_a_kept_connection_to_a_server_that_went_away_is_dropped():
+    port = free_port()
+    args = parse_arguments(GRPC, ["--addr", f"127.0.0.1:{port}"])
+    args.kept = Kept()
+    with health_server(f"127.0.0.1:{port}"):
+        assert evaluate(GRPC, args, Deadline(5)).state == OK
+    failed = evaluate(GRPC, args, Deadline(2))
+    assert failed.state == CRITICAL, failed.summary
+    assert not any(args.kept._idle.values())  # the broken channel was closed, not kept
+    with health_server(f"127.0.0.1:{port}"):
+        # gRPC backs off (at most 1 s here) before it dials the same address again: the
+        # probes that follow reconnect within a few tries.
+        states = []
+        for _ in range(10):
+            states.append(evaluate(GRPC, args, Deadline(2)).state)
+            if states[-1] == OK:
+                break
+            time.sleep(0.3)
+        assert states[-1] == OK, states
+    args.kept.close()
