@@ -2,7 +2,7 @@
 
 Returns plain facts (what a member said) and raises ProbeError when a member could
 not be asked; nothing here judges. Facts about etcd's answers this relies on (see
-REFERENCE.md section 1): 64-bit numbers arrive as JSON strings; fields with zero
+docs/etcd.md): 64-bit numbers arrive as JSON strings; fields with zero
 values are left out (no ``leader`` key means no leader, no ``alarms`` key means none);
 ``/livez`` and ``/readyz`` exist only from 3.4.29/3.5.11 and answer 404 before.
 """

@@ -2,7 +2,7 @@
 
 Loaded only by the checks that ask the gateway: a health check needs none of it.
 64-bit numbers arrive as JSON strings and fields with zero values are left out (no
-``leader`` key means no leader, no ``alarms`` key means none): REFERENCE.md section 1.
+``leader`` key means no leader, no ``alarms`` key means none): docs/etcd.md.
 """
 
 ALARM_TYPES = {0: "NONE", 1: "NOSPACE", 2: "CORRUPT"}

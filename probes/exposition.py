@@ -4,7 +4,7 @@ A kube-apiserver answers 30 MB and 150k samples; a check judges a handful of met
 names. So lines are found by name with ``bytes.find`` (C speed, no list of 150k lines)
 and only those lines are parsed. Text format 0.0.4 and OpenMetrics are both read:
 optional timestamps, exemplars after `` # `` and ``# EOF`` are accepted and ignored
-(the scrape time is what counts here). REFERENCE.md section 5 has the format.
+(the scrape time is what counts here). docs/promql.md has the format.
 
 Nothing here judges; a target that cannot be read raises ProbeError, a line that
 cannot be parsed raises ExpositionError naming it.

@@ -1,7 +1,7 @@
 """A recorded-answer HTTP stand-in, for what no server installable here can show.
 
 Used for etcd's ``/livez`` and ``/readyz`` (etcd 3.5.11+; the answers are those
-documented in REFERENCE.md section 1) and for hostile or broken servers: HTML where
+documented in docs/etcd.md) and for hostile or broken servers: HTML where
 JSON belongs, invalid JSON, a gigantic body, a redirect, a body that never ends.
 Listens on 127.0.0.1 only; each route is a function of the request path and query.
 """

@@ -377,7 +377,7 @@ def test_auth_wrong_password_and_missing_user(authenticated):
     assert run.code == 2 and "authentication failed for user 'root'" in run.first_line
     assert ROOT_PASSWORD not in run.out
     # etcd 3.5.1 lets anyone list alarms with auth enabled (later patch releases do
-    # not; REFERENCE.md): either way the answer is a clean one. The "requires
+    # not; docs/etcd.md): either way the answer is a clean one. The "requires
     # authentication" message is tested against a recorded answer in test_etcd_bad_input.
     bare = etcd("alarms", "--endpoints", authenticated.endpoints)
     assert bare.code == 0 or "etcd requires authentication" in bare.first_line

@@ -1,7 +1,7 @@
 """check_etcd against what real etcd 3.4/3.5 cannot show: recorded answers and hostile servers.
 
 The stand-in (servers/http_standin.py) answers ``/livez`` and ``/readyz`` as etcd
-3.5.11+ and 3.6 do (REFERENCE.md section 1: 3.4.23 and 3.5.1, the versions installable
+3.5.11+ and 3.6 do (docs/etcd.md: 3.4.23 and 3.5.1, the versions installable
 here, answer 404), and plays broken servers: HTML, invalid JSON, a 1 GB body, a body
 that never ends, redirects, silence.
 """

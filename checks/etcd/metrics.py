@@ -36,9 +36,10 @@ class Item:
 
 PRESET = [
     Item("has_leader", "etcd_server_has_leader", critical="1:",
-         why="no leader: the member cannot serve writes (seed 002, mixin)"),
+         why="no leader: the member cannot serve writes (etcd docs, etcd-mixin)"),
     Item("leader_changes_per_hour", "increase(etcd_server_leader_changes_seen_total[1h])",
-         warning="6", critical="100", why="Datadog 6/100 per hour; seed 000: >100/h alarming"),
+         warning="6", critical="100",
+         why="Datadog: 6/100 per hour; etcd operators: over 100/h is alarming"),
     Item("proposals_failed_rate", "rate(etcd_server_proposals_failed_total[15m])",
          warning="5", why="mixin: more than 5/s over 15m"),
     Item("proposals_apply_gap",
@@ -47,7 +48,7 @@ PRESET = [
     Item("wal_fsync_p99",
          "histogram_quantile(0.99, rate(etcd_disk_wal_fsync_duration_seconds_bucket[5m]))",
          warning="0.5", critical="1", uom="s", when_empty="no WAL fsync observed yet",
-         why="seed 002, mixin: 0.5 s warning, 1 s critical"),
+         why="etcd-mixin: 0.5 s warning, 1 s critical"),
     Item("backend_commit_p99",
          "histogram_quantile(0.99, rate(etcd_disk_backend_commit_duration_seconds_bucket[5m]))",
          warning="0.25", uom="s", when_empty="no backend commit observed yet",
@@ -56,7 +57,7 @@ PRESET = [
          "histogram_quantile(0.99, sum by (To, le) "
          "(rate(etcd_network_peer_round_trip_time_seconds_bucket[5m])))",
          warning="0.15", uom="s", when_empty="no peers (a single member) or no round trip yet",
-         why="seed 002, mixin: 0.15 s"),
+         why="etcd-mixin: 0.15 s"),
     Item("grpc_failed_percent",
          f'(sum(rate(grpc_server_handled_total{{grpc_code=~"{FAILED_CODES}"}}[5m])) '
          "or vector(0)) / sum(rate(grpc_server_handled_total[5m])) * 100",
@@ -64,7 +65,8 @@ PRESET = [
          why="mixin: 1% warning, 5% critical"),
     Item("db_quota_used_percent",
          "etcd_mvcc_db_total_size_in_bytes / etcd_server_quota_backend_bytes * 100",
-         warning="80", critical="95", uom="%", why="seed 000: 80%; mixin: 95% critical"),
+         warning="80", critical="95", uom="%",
+         why="etcd docs: 80% of the quota; etcd-mixin: 95% critical"),
     Item("db_in_use_ratio",
          "etcd_mvcc_db_total_size_in_use_in_bytes / etcd_mvcc_db_total_size_in_bytes "
          "and on() etcd_mvcc_db_total_size_in_use_in_bytes > {fragmentation_min}",
@@ -72,7 +74,7 @@ PRESET = [
                                     "(--fragmentation-min-bytes)",
          why="mixin: in use below half of the file, above 100 MiB in use: defragment"),
     Item("open_fds_percent", "process_open_fds / process_max_fds * 100",
-         warning="80", critical="90", uom="%", why="seed 000: 80%"),
+         warning="80", critical="90", uom="%", why="etcd operators: 80% of the limit"),
     Item("resident_memory", "process_resident_memory_bytes", uom="B",
          why="no default: set -c resident_memory=... below the pod's memory limit"),
     Item("slow_watchers", "etcd_debugging_mvcc_slow_watcher_total",
