@@ -176,6 +176,8 @@ class HealthClient:
         gRPC's close blocks while a connection attempt is in flight (0.16 s seen here
         against a silent listener), which a check about to exit need not wait for.
         """
+        if self._relay is not None:
+            self._relay.remove_path()  # at once: an exec run ends before the thread below
         if wait:
             self._close_now()
         else:

@@ -75,6 +75,7 @@ class InsecureTlsRelay:
             plain, _ = self._listener.accept()
         except OSError:
             return
+        self.remove_path()  # the one connection is made: nothing needs the socket file now
         self._tls.settimeout(None)
         self._tls.setblocking(False)
         with selectors.DefaultSelector() as selector:
@@ -113,8 +114,14 @@ class InsecureTlsRelay:
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 select.select([], [self._tls], [], 1.0)
 
-    def close(self) -> None:
-        for cleanup in (self._listener.close, self._tls.close,
-                        lambda: os.unlink(self.path), lambda: os.rmdir(self._dir)):
+    def remove_path(self) -> None:
+        """Remove the socket file and its private directory (idempotent)."""
+        for cleanup in (lambda: os.unlink(self.path), lambda: os.rmdir(self._dir)):
             with contextlib.suppress(OSError):
                 cleanup()
+
+    def close(self) -> None:
+        for cleanup in (self._listener.close, self._tls.close):
+            with contextlib.suppress(OSError):
+                cleanup()
+        self.remove_path()

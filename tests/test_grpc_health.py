@@ -226,7 +226,7 @@ def credentials(certs, cert=None, key=None, require_client=False):
         root_certificates=root, require_client_auth=require_client)
 
 
-def test_tls_with_ca(certs):
+def test_tls_with_ca(certs, tmp_path):
     with health_server(credentials=credentials(certs)) as srv:
         ok = check("--addr", srv.address, "--tls", "--tls-ca-cert", str(certs.ca))
         wrong_ca = check("--addr", srv.address, "--tls", "--tls-ca-cert", str(certs.other_ca))
@@ -235,7 +235,13 @@ def test_tls_with_ca(certs):
         right_name = check("--addr", srv.address, "--tls", "--tls-ca-cert", str(certs.ca),
                            "--tls-server-name", "grpc.test")
         plaintext = check("--addr", srv.address)
-        no_verify = check("--addr", srv.address, "--tls", "--tls-no-verify")
+        # The relay's socket lives in a private directory under $TMPDIR: nothing is left.
+        no_verify = check("--addr", srv.address, "--tls", "--tls-no-verify",
+                          env={"TMPDIR": str(tmp_path)})
+        refused = check("--addr", f"127.0.0.1:{free_port()}", "--tls", "--tls-no-verify",
+                        env={"TMPDIR": str(tmp_path)})
+    assert list(tmp_path.iterdir()) == []
+    assert refused.code == 2, refused.out
     assert ok.code == 0, ok.out
     assert wrong_ca.code == 2 and "certificate is not trusted" in wrong_ca.first_line
     assert wrong_name.code == 2 and "does not name this host" in wrong_name.first_line
