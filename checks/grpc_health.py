@@ -113,28 +113,54 @@ def option_groups() -> list[Group]:
     ]
 
 
+_SENSITIVE_HEADER_WORDS = ("auth", "cookie", "token", "key", "secret", "password", "session",
+                           "credential", "signature")
+
+
 def parse_header(text: str) -> tuple[str, str]:
+    """``name: value``; messages quote the name only, since values are often secrets."""
     name, colon, value = text.partition(":")
     name = name.strip().lower()
-    if not colon or not name or not _HEADER_CHARS.issuperset(name):
-        raise UsageError(f"--rpc-header {text!r}: write 'name: value' (name of a-z, 0-9, -_.)")
+    if not colon or not name:
+        raise UsageError("--rpc-header: write 'name: value' (name of a-z, 0-9, -_.)")
+    if not _HEADER_CHARS.issuperset(name):
+        raise UsageError(f"--rpc-header {name[:40]!r}: a name is made of a-z, 0-9, -_.")
     if name.startswith("grpc-") or name in ("te", "content-type", "user-agent"):
         raise UsageError(f"--rpc-header {name!r} is reserved by gRPC")
     return name, value.strip()
 
 
+def is_sensitive_header(name: str) -> bool:
+    """Headers whose values are credentials (Authorization, cookies, API keys ...)."""
+    return any(word in name for word in _SENSITIVE_HEADER_WORDS)
+
+
 def normalize_address(address: str) -> str:
+    """grpc-health-probe's address forms, checked: ``host:port``, ``[v6]:port``, ``:port``
+    (this host), ``unix:///path`` and gRPC's other resolver schemes."""
     address = address.strip()
-    if address.startswith(":"):  # Go dials ":port" on this host; gRPC needs a name
-        return "localhost" + address
+    if address.startswith(("unix:", "unix-abstract:", "dns:", "ipv4:", "ipv6:", "vsock:")):
+        return address
+    scheme, colon_slashes, rest = address.partition("://")
+    if colon_slashes:
+        raise UsageError(f"--addr {address!r}: gRPC addresses have no {scheme}://; write "
+                         f"{rest.split('/')[0] or 'host:port'}")
+    if address.startswith(":") and address[1:].isdigit():  # Go dials ":port" on this host
+        address = "localhost" + address
+    from healthprobes.probes.address import split_host_port
+
+    try:
+        split_host_port(address)
+    except ValueError as error:
+        raise UsageError(f"--addr {error}") from None
     return address
 
 
 def validate(args: Values) -> None:
     """Reject what cannot work before connecting, as grpc-health-probe does."""
-    args.addr = normalize_address(args.addr)
-    if not args.addr:
+    if not args.addr.strip():
         raise UsageError("--addr must not be empty")
+    args.addr = normalize_address(args.addr)
     tls_flags = [flag for flag, value in (
         ("--tls-ca-cert", args.tls_ca_cert), ("--tls-client-cert", args.tls_client_cert),
         ("--tls-client-key", args.tls_client_key), ("--tls-server-name", args.tls_server_name),
@@ -152,6 +178,12 @@ def validate(args: Values) -> None:
         raise UsageError("--list judges what the server lists: it cannot go with "
                          "--service or --wait")
     args.metadata = tuple(parse_header(header) for header in args.rpc_header)
+    secrets = [value for name, value in args.metadata if is_sensitive_header(name) and value]
+    if secrets:
+        from healthprobes.checks.runtime.secrets import remember
+
+        # The value, and its credential after a scheme word ("Bearer abc": abc too).
+        remember(args, *secrets, *(value.split(None, 1)[-1] for value in secrets))
     args.services = list(dict.fromkeys(args.service or [""]))  # repeated names once
 
 
@@ -190,7 +222,7 @@ class GrpcHealth:
             client = HealthClient(target, self.deadline)
         else:
             client.deadline = self.deadline  # a kept channel, asked under this run's deadline
-        healthy = False
+        answered = False  # the calls were made: the channel itself is sound
         try:
             connect_time = client.connect(wait=args.wait)
             if args.list:
@@ -202,9 +234,9 @@ class GrpcHealth:
                 answers = [client.watch(service) for service in args.services]
             else:
                 answers = client.check(args.services)
-            healthy = True
+            answered = True
         finally:
-            if kept is not None and healthy:
+            if kept is not None and answered:
                 kept.give_back(target, client)
             else:
                 client.close(wait=False)  # an exec run ends right after the verdict

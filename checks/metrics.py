@@ -20,7 +20,7 @@ from healthprobes.checks.runtime.options import (
     Values,
 )
 from healthprobes.checks.runtime.program import CheckProgram
-from healthprobes.checks.runtime.secrets import read_first_line
+from healthprobes.checks.runtime.secrets import read_first_line, remember
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,8 +121,9 @@ def validate_scrape(args: Values, url_text: str) -> None:
         raise UsageError("--cert and --key go together")
     headers = {}
     if args.bearer_token_file:
-        headers["Authorization"] = "Bearer " + _first_line(args.bearer_token_file,
-                                                           "--bearer-token-file")
+        token = _first_line(args.bearer_token_file, "--bearer-token-file")
+        remember(args, token)
+        headers["Authorization"] = f"Bearer {token}"
     if args.user:
         if args.password_file:
             password = _first_line(args.password_file, "--password-file")
@@ -134,6 +135,7 @@ def validate_scrape(args: Values, url_text: str) -> None:
         import base64
 
         pair = base64.b64encode(f"{args.user}:{password}".encode()).decode()
+        remember(args, password, pair)
         headers["Authorization"] = f"Basic {pair}"
     elif args.password_file:
         raise UsageError("--password-file needs --user")

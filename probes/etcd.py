@@ -24,6 +24,7 @@ except ImportError:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
 
     from healthprobes.probes.deadline import Deadline
     from healthprobes.probes.etcd_answers import Alarm, Member, MemberStatus
@@ -47,11 +48,13 @@ class Credentials:
     of a message, a repr or verbose output.
     """
 
-    def __init__(self, user: str, password: str) -> None:
+    def __init__(self, user: str, password: str,
+                 on_token: Callable[[str], None] | None = None) -> None:
         self.user = user
         self._password = password
         self._token: str | None = None
         self._lock = _thread.allocate_lock()
+        self._on_token = on_token  # the caller learns each token, to keep it out of output
 
     def __repr__(self) -> str:
         return f"Credentials(user={self.user!r})"
@@ -60,6 +63,8 @@ class Credentials:
         with self._lock:  # one authenticate call covers all members (tokens are cluster-wide)
             if self._token is None or self._token == stale:
                 self._token = session.authenticate(self.user, self._password)
+                if self._on_token is not None:
+                    self._on_token(self._token)
             return self._token
 
 

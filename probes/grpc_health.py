@@ -56,20 +56,6 @@ class ServiceHealth:
     changes: tuple[str, ...] = ()  # statuses seen while watching, oldest first
 
 
-def split_host_port(address: str) -> tuple[str, int]:
-    """Host and port of a TCP address (``host:port``, ``[v6]:port``); 443 when unsaid."""
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port = rest.lstrip(":")
-    elif address.count(":") == 1:
-        host, _, port = address.partition(":")
-    else:
-        host, port = address, ""
-    if port and not port.isdigit():
-        raise ValueError(f"invalid port in {address!r}")
-    return host or "localhost", int(port or 443)
-
-
 class HealthClient:
     """One channel to one server; every call shares the caller's deadline."""
 
@@ -98,9 +84,10 @@ class HealthClient:
         if tls is None:
             return grpc.insecure_channel(address, options, compression)
         if not tls.verify:
+            from healthprobes.probes.address import split_host_port
             from healthprobes.probes.tls_relay import InsecureTlsRelay
 
-            host, port = split_host_port(address)
+            host, port = split_host_port(address, default_port=443)
             self._relay = InsecureTlsRelay(host, port, tls.server_name, tls.material,
                                            self.deadline)
             options.append(("grpc.default_authority", address))

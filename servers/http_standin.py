@@ -51,6 +51,16 @@ def etcd_3_6_health_routes(ready: bool = True) -> dict[str, Route]:
             "/health": fixed(200 if ready else 503, health)}
 
 
+def echo(status: int, wrap: Callable[[str], str] = lambda text: text) -> Route:
+    """An answer that repeats the request's headers and body back (``wrap`` shapes it):
+    what a careless or hostile server does with the credentials it was sent."""
+    def route(path: str, query: str) -> Answer:
+        raise AssertionError("answered by the handler, which sees the request")
+
+    route.echo = (status, wrap)  # type: ignore[attr-defined]
+    return route
+
+
 def endless(chunk: bytes = b"x" * 65536, pause: float = 0.0) -> Iterator[bytes]:
     while True:
         yield chunk
@@ -69,12 +79,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        sent = self.rfile.read(length) if length else b""
         self.seen.append((self.command, self.path, dict(self.headers)))
         route = self.routes.get(path)
         if route is None:
             status, headers, body = 404, {"Content-Type": "text/plain"}, b"404 page not found\n"
+        elif hasattr(route, "echo"):
+            status, wrap = route.echo
+            # Credentials first, so that even a short quote of the answer holds them.
+            ordered = sorted(self.headers.items(), key=lambda item: item[0] != "Authorization")
+            request = "".join(f"{name}: {value}; " for name, value in ordered)
+            body = wrap(request + sent.decode("utf-8", "replace")).encode()
+            headers = {"Content-Type": "text/plain"}
         else:
             status, headers, body = route(path, query)
         self.send_response(status)

@@ -55,7 +55,7 @@ def test_kept_connections_are_reused_and_never_shared_between_threads():
     assert 1 <= idle <= 4
 
 
-def test_a_kept_connection_to_a_server_that_went_away_is_dropped():
+def test_kept_connections_recover_when_the_server_comes_back():
     port = free_port()
     args = parse_arguments(GRPC, ["--addr", f"127.0.0.1:{port}"])
     args.kept = Kept()
@@ -63,7 +63,6 @@ def test_a_kept_connection_to_a_server_that_went_away_is_dropped():
         assert evaluate(GRPC, args, Deadline(5)).state == OK
     failed = evaluate(GRPC, args, Deadline(2))
     assert failed.state == CRITICAL, failed.summary
-    assert not any(args.kept._idle.values())  # the broken channel was closed, not kept
     with health_server(f"127.0.0.1:{port}"):
         # gRPC backs off (at most 1 s here) before it dials the same address again: the
         # probes that follow reconnect within a few tries.

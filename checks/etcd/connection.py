@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, UsageError, Values
-from healthprobes.checks.runtime.secrets import read_first_line
+from healthprobes.checks.runtime.secrets import read_first_line, remember
 from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
@@ -87,7 +87,8 @@ def _credentials(args: Values) -> Credentials | None:
                          "ETCDCTL_PASSWORD")
     from healthprobes.probes.etcd import Credentials
 
-    return Credentials(user, password)
+    remember(args, password)
+    return Credentials(user, password, on_token=lambda token: remember(args, token))
 
 
 def target_text(args: Values) -> str:

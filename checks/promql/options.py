@@ -12,7 +12,7 @@ def judging_options(with_expressions: bool) -> Group:
     options = []
     if with_expressions:
         options += [
-            Option("--expr", action=APPEND, metavar="PROMQL",
+            Option("--expr", action=APPEND, metavar="PROMQL", multiline=True,
                    help="an expression to judge; repeatable"),
             Option("-w", "--warning", action=APPEND, convert=parse_range, metavar="RANGE",
                    help="warning range for the --expr before it (Nagios syntax)"),

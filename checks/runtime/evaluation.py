@@ -49,17 +49,24 @@ def timeout_report(program: CheckProgram, args: Values, target: str) -> Report:
 
 
 def evaluate(program: CheckProgram, args: Values, deadline: Deadline) -> Report:
-    """Run the check; never raises for anything a user or a target can cause."""
+    """Run the check; never raises for anything a user or a target can cause, and never
+    lets a secret the run knows (``args.secrets``) into the report."""
     try:
-        return program.run(args, deadline)
+        report = program.run(args, deadline)
     except ProbeError as error:
-        return single_result(program.name, program.target(args),
-                             state_for(error, args.timeout_state), str(error))
+        report = single_result(program.name, program.target(args),
+                               state_for(error, args.timeout_state), str(error))
     except Exception as error:
         details = []
         if args.verbose >= 3:
             import traceback
 
             details = traceback.format_exc().splitlines()
-        return single_result(program.name, program.target(args), UNKNOWN,
-                             f"internal error: {type(error).__name__}: {error}", details)
+        report = single_result(program.name, program.target(args), UNKNOWN,
+                               f"internal error: {type(error).__name__}: {error}", details)
+    secrets = getattr(args, "secrets", None)
+    if secrets:
+        from healthprobes.checks.runtime.secrets import scrub_report
+
+        report = scrub_report(report, secrets)
+    return report

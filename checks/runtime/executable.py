@@ -22,9 +22,11 @@ from healthprobes.checks.runtime.evaluation import (
     timeout_report,
     usage_report,
 )
-from healthprobes.checks.runtime.options import HelpRequested, UsageError
-from healthprobes.checks.runtime.program import ENV_FORMAT, ENV_PROBE
+from healthprobes.checks.runtime.options import HelpRequested, UsageError, parse_timeout
+from healthprobes.checks.runtime.program import DEFAULT_TIMEOUT, ENV_FORMAT, ENV_PROBE
 from healthprobes.checks.runtime.render import COLLECTOR_FORMATS, FORMATS, render
+from healthprobes.checks.runtime.results import single_result
+from healthprobes.checks.runtime.states import UNKNOWN
 from healthprobes.probes.deadline import Deadline
 
 TYPE_CHECKING = False
@@ -121,31 +123,74 @@ class _Emitter:
         os._exit(result.exit_code)
 
 
-def _start_watchdog(program: CheckProgram, emitter: _Emitter, args: Values,
-                    target: str) -> None:
-    # A bare thread waiting on a lock: threading.Timer would cost an import of threading.
-    never_released = _thread.allocate_lock()
-    never_released.acquire()
-    # Fire a moment early: writing the verdict and exiting take time too.
-    delay = max(0.01, args.timeout - process_age() - 0.02)
+def sniff_timeout(argv: list[str]) -> float:
+    """``-t``/``--timeout`` from raw arguments, so the clock runs before any option is
+    read (reading one may hang: a FIFO named as a password file); the default if absent
+    or unreadable (parsing then reports it)."""
+    found = None
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("-t", "--timeout", "-timeout") and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif arg.startswith(("--timeout=", "-timeout=")):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-t") and not arg.startswith("-t=") and len(arg) > 2 and (
+                arg[2].isdigit() or arg[2] == "."):
+            found = arg[2:]
+    try:
+        return parse_timeout(found) if found is not None else DEFAULT_TIMEOUT
+    except Exception:
+        return DEFAULT_TIMEOUT
 
-    def watch() -> None:
-        never_released.acquire(True, delay)
-        emitter.emit_and_exit(outcome(timeout_report(program, args, target), args.format,
-                                      args.probe), wait=False)
 
-    _thread.start_new_thread(watch, ())
+class _Watchdog:
+    """Ends the process with the timeout verdict at ``-t``, counted from process start.
+
+    It starts before the options are read, knowing only the sniffed timeout and output
+    mode; once the options are parsed it words the verdict with the real settings and
+    target.
+    """
+
+    def __init__(self, program: CheckProgram, emitter: _Emitter, argv: list[str]) -> None:
+        self.program, self.emitter = program, emitter
+        self.timeout = sniff_timeout(argv)
+        self.fmt, self.probe = sniff_output_mode(argv)
+        self.args: Values | None = None
+        self.target = ""
+        # A bare thread waiting on a lock: threading.Timer would cost an import of threading.
+        self._never_released = _thread.allocate_lock()
+        self._never_released.acquire()
+        _thread.start_new_thread(self._watch, ())
+
+    def parsed(self, args: Values, target: str) -> None:
+        self.args, self.target = args, target
+
+    def _watch(self) -> None:
+        # Fire a moment early: writing the verdict and exiting take time too.
+        self._never_released.acquire(True, max(0.01, self.timeout - process_age() - 0.02))
+        args = self.args
+        if args is None:  # still reading the options
+            # A file named by an option that cannot be read in time (a FIFO, a hung
+            # network mount) is the caller's configuration problem: UNKNOWN.
+            report = single_result(self.program.name, "", UNKNOWN,
+                                   f"no result within {self.timeout:g}s (the check's -t "
+                                   "timeout) while reading the options")
+            result = outcome(report, self.fmt, self.probe)
+        else:
+            result = outcome(timeout_report(self.program, args, self.target), args.format,
+                             args.probe)
+        self.emitter.emit_and_exit(result, wait=False)
 
 
 def main(program: CheckProgram, argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     emitter = _Emitter()
+    watchdog = _Watchdog(program, emitter, argv)
     try:
-        result = execute(program, argv, lambda args, target: _start_watchdog(
-            program, emitter, args, target))
+        result = execute(program, argv, watchdog.parsed)
     except HelpRequested as done:
         sys.stdout.write(str(done))
         sys.stdout.flush()
         os._exit(0)
     emitter.emit_and_exit(result)
-

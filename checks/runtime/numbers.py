@@ -7,6 +7,7 @@ graphing add-ons; a value that is no finite number is left out rather than writt
 from healthprobes.checks.runtime.states import ValueProblem
 
 INF = float("inf")
+MAX_BYTES = 1 << 50  # 1 PiB: larger is a typo, and past what an int conversion should see
 
 
 def format_number(value: float) -> str:
@@ -46,4 +47,6 @@ def parse_bytes(text: str) -> int:
                            ) from None
     if value <= 0:
         raise ValueProblem(f"invalid size {text!r}: must be more than 0")
+    if not value <= MAX_BYTES:  # also NaN and inf ('1e400')
+        raise ValueProblem(f"invalid size {text!r}: at most 1PiB")
     return int(value)

@@ -35,18 +35,18 @@ class Option:
     """One option: its spellings, how it is read and what ``--help`` says of it."""
 
     __slots__ = ("action", "aliases", "choices", "convert", "default", "dest", "env", "flags",
-                 "help", "metavar", "required")
+                 "help", "metavar", "multiline", "required")
 
     def __init__(self, *flags: str, action: str = VALUE, dest: str | None = None,
                  convert: Callable[[str], object] | None = None, default: object = None,
                  env: str | None = None, metavar: str | None = None, help: str = "",
                  choices: Sequence[str] | None = None, required: bool = False,
-                 aliases: Sequence[str] = ()) -> None:
+                 aliases: Sequence[str] = (), multiline: bool = False) -> None:
         self.flags, self.aliases, self.action = flags, tuple(aliases), action
         long_names = [flag for flag in flags if flag.startswith("--")]
         self.dest = dest or (long_names or flags)[0].lstrip("-").replace("-", "_")
         self.convert, self.env, self.help = convert, env, help
-        self.choices, self.required = choices, required
+        self.choices, self.required, self.multiline = choices, required, multiline
         if default is None and action in (APPEND,):
             default = []
         elif default is None and action == COUNT:
@@ -65,6 +65,12 @@ class Option:
         return self.action == APPEND
 
     def read(self, text: str, spelled: str) -> object:
+        bad = _control_character(text, self.multiline)
+        if bad:
+            # A CR or LF would put lines of our own making on the wire (headers) or in the
+            # output; no option value needs one, and an expression only needs white space.
+            raise UsageError(f"{spelled}: the value holds a control character ({bad}); "
+                             "remove it")
         if self.choices is not None and text not in self.choices:
             raise UsageError(f"{spelled}: invalid choice {text!r} (choose from "
                              f"{', '.join(self.choices)})")
@@ -74,8 +80,18 @@ class Option:
             return self.convert(text)
         except ValueProblem as problem:
             raise UsageError(f"{spelled}: {problem}") from None
-        except ValueError:
+        except Exception:  # ValueError, OverflowError, anything a converter trips on
             raise UsageError(f"{spelled}: invalid value {text!r}") from None
+
+
+def _control_character(text: str, multiline: bool) -> str:
+    """The first control character in ``text`` as ``U+000A``, or "" (tab, CR and LF are
+    white space where ``multiline``)."""
+    for char in text:
+        code = ord(char)
+        if (code < 32 or 127 <= code < 160) and not (multiline and char in "\t\r\n"):
+            return f"U+{code:04X}"
+    return ""
 
 
 class Group:
@@ -264,6 +280,10 @@ _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m":
                  "h": 3600.0}
 
 
+MAX_DURATION = 1e7  # seconds, about 115 days: longer is a typo, and overflows lock timeouts
+MAX_TIMEOUT = 86400.0  # a check's whole run: a day at most
+
+
 def parse_duration(text: str) -> float:
     """Seconds from ``10``, ``2.5``, ``250ms``, ``1m30s`` (Go's forms, as Go tools take)."""
     rest, total, parts = text.strip(), 0.0, 0
@@ -279,9 +299,22 @@ def parse_duration(text: str) -> float:
             raise problem
         total += float(number) * (_UNIT_SECONDS[unit] if unit else 1.0)
         rest, parts = rest[len(unit or ""):], parts + 1
-    if not parts or total <= 0:
+    if not parts:
         raise problem
+    if total <= 0:
+        raise ValueProblem(f"{text.strip()!r} must be above 0")
+    if not total <= MAX_DURATION:  # also catches inf from '1e400'-long digit strings
+        raise ValueProblem(f"{text.strip()!r} is too long (at most {MAX_DURATION:g}s)")
     return total
+
+
+def parse_timeout(text: str) -> float:
+    """A whole run's deadline: a duration of at most a day."""
+    seconds = parse_duration(text)
+    if seconds > MAX_TIMEOUT:
+        raise ValueProblem(f"{text.strip()!r} is too long for a check's timeout (at most "
+                           f"{MAX_TIMEOUT:g}s, a day)")
+    return seconds
 
 
 def choice_list(choices: Iterable[str]) -> Callable[[str], str]:

@@ -17,7 +17,7 @@ from healthprobes.checks.runtime.options import (
     Group,
     Option,
     Parser,
-    parse_duration,
+    parse_timeout,
 )
 from healthprobes.checks.runtime.render import FORMATS
 from healthprobes.checks.runtime.states import CRITICAL, parse_state
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ENV_FORMAT = "HEALTHPROBES_FORMAT"
 ENV_PROBE = "HEALTHPROBES_PROBE"
+DEFAULT_TIMEOUT = 10.0
 
 
 def common_options() -> Group:
@@ -40,7 +41,7 @@ def common_options() -> Group:
         Option("-V", "--version", action=VERSION, help="show the version and exit"),
         Option("-v", "--verbose", action=COUNT,
                help="more detail in the long output; -vvv adds internal tracebacks"),
-        Option("-t", "--timeout", convert=parse_duration, default=10.0, metavar="SECONDS",
+        Option("-t", "--timeout", convert=parse_timeout, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                help="deadline for the whole run: resolving, connecting, TLS, calls and output "
                     "(default: 10s; 250ms and 1m30s work too)"),
         Option("--timeout-state", convert=parse_state, default=CRITICAL, metavar="STATE",

@@ -92,6 +92,9 @@ def _number(atom: str, default: float) -> float:
         raise ValueProblem(f"{atom!r} is no number") from None
     if value != value:
         raise ValueProblem("NaN is no threshold")
+    if value in (INF, -INF):  # 'inf' or a number past the largest float ('1e400')
+        raise ValueProblem(f"{atom!r} is no finite number (write ~ for minus infinity, or "
+                           "leave the end out for plus infinity)")
     return value
 
 
