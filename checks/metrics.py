@@ -20,7 +20,6 @@ from healthprobes.checks.runtime.options import (
     Values,
 )
 from healthprobes.checks.runtime.program import CheckProgram
-from healthprobes.checks.runtime.secrets import read_first_line, remember
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,6 +120,8 @@ def validate_scrape(args: Values, url_text: str) -> None:
         raise UsageError("--cert and --key go together")
     headers = {}
     if args.bearer_token_file:
+        from healthprobes.checks.runtime.secrets import remember
+
         token = _first_line(args.bearer_token_file, "--bearer-token-file")
         remember(args, token)
         headers["Authorization"] = f"Bearer {token}"
@@ -134,6 +135,8 @@ def validate_scrape(args: Values, url_text: str) -> None:
                              "or set HEALTHPROBES_PASSWORD")
         import base64
 
+        from healthprobes.checks.runtime.secrets import remember
+
         pair = base64.b64encode(f"{args.user}:{password}".encode()).decode()
         remember(args, password, pair)
         headers["Authorization"] = f"Basic {pair}"
@@ -144,6 +147,8 @@ def validate_scrape(args: Values, url_text: str) -> None:
 
 
 def _first_line(path: str, option: str) -> str:
+    from healthprobes.checks.runtime.secrets import read_first_line
+
     text = read_first_line(path, option).strip()
     if not text:
         raise UsageError(f"{option}: {path} is empty")

@@ -76,8 +76,6 @@ RUNTIME = {
 }
 RANGES = {"healthprobes.checks.runtime.ranges": Allowed(147, "Nagios threshold ranges "
                                                         "(-w/-c)")}
-SECRETS = {"healthprobes.checks.runtime.secrets": Allowed(112, "passwords and tokens from "
-                                                          "files or the environment")}
 HTTP = {
     "healthprobes.probes.http": Allowed(498, "the HTTP/1.1 client on _socket"),
     "_socket": Allowed(513, "the C socket module: socket.py would add enum and selectors"),
@@ -85,7 +83,7 @@ HTTP = {
 
 # --- check_etcd --------------------------------------------------------------------------
 
-ETCD = RUNTIME | SECRETS | HTTP | {
+ETCD = RUNTIME | HTTP | {
     "healthprobes.checks.etcd": Allowed(176, "check_etcd's package"),
     "healthprobes.checks.etcd.program": Allowed(340, "check_etcd's executable"),
     "healthprobes.checks.etcd.registry": Allowed(94, "the subcommands by name: only the one "
@@ -251,6 +249,8 @@ GRPC_LIBRARY = {
 GRPC = RUNTIME | RANGES | GRPC_LIBRARY | {
     "healthprobes.checks.grpc_health": Allowed(362, "check_grpc_health's executable"),
     "healthprobes.probes.grpc_health": Allowed(2031, "the health client; it imports grpc"),
+    "healthprobes.probes.address": Allowed(136, "--addr checked up front (port range, "
+                                           "brackets, label lengths)"),
     "healthprobes.probes.health_wire": Allowed(117, "the health messages in wire format, "
                                                "without protobuf (~24 ms)"),
     "healthprobes.probes.tls": Allowed(865, "TLS material checked before gRPC sees it; "
@@ -275,7 +275,7 @@ GRPC = RUNTIME | RANGES | GRPC_LIBRARY | {
 
 # --- check_metrics -----------------------------------------------------------------------
 
-METRICS = RUNTIME | RANGES | SECRETS | HTTP | {
+METRICS = RUNTIME | RANGES | HTTP | {
     "healthprobes.checks.metrics": Allowed(260, "check_metrics's executable"),
     "healthprobes.checks.promql": Allowed(80, "the PromQL package (empty)"),
     "healthprobes.checks.promql.options": Allowed(137, "thresholds per expression, "

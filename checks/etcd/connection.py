@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, UsageError, Values
-from healthprobes.checks.runtime.secrets import read_first_line, remember
 from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
@@ -74,6 +73,8 @@ def _credentials(args: Values) -> Credentials | None:
         if args.password_file:
             raise UsageError("--password-file needs --user")
         return None
+    from healthprobes.checks.runtime.secrets import read_first_line, remember
+
     user, colon, inline = args.user.partition(":")
     if not user:
         raise UsageError("--user: the user name is empty")
