@@ -5,22 +5,40 @@ incomplete or unreadable key pair, and an unreadable CA file otherwise surfaces 
 a vague handshake failure, so everything is checked here before a connection starts.
 """
 
-from dataclasses import dataclass
-
 from healthprobes.probes.errors import ProbeError
 
 
-@dataclass(frozen=True)
 class TlsMaterial:
-    """PEM bytes for one TLS client; None means "not given"."""
+    """PEM bytes for one TLS client; None means "not given". Immutable and hashable (a
+    kept connection is found by it). A plain class: dataclasses costs an https etcd
+    check a few milliseconds of start-up."""
 
-    ca_cert: bytes | None = None
-    client_cert: bytes | None = None
-    client_key: bytes | None = None
-    # Paths are kept for libraries that want files (ssl, requests); never printed with data.
-    ca_path: str | None = None
-    cert_path: str | None = None
-    key_path: str | None = None
+    __slots__ = ("ca_cert", "ca_path", "cert_path", "client_cert", "client_key", "key_path")
+
+    def __init__(self, ca_cert: bytes | None = None, client_cert: bytes | None = None,
+                 client_key: bytes | None = None, ca_path: str | None = None,
+                 cert_path: str | None = None, key_path: str | None = None) -> None:
+        # Paths are kept for libraries that want files (ssl, requests); never printed.
+        for name, value in (("ca_cert", ca_cert), ("client_cert", client_cert),
+                            ("client_key", client_key), ("ca_path", ca_path),
+                            ("cert_path", cert_path), ("key_path", key_path)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TlsMaterial is immutable")
+
+    def _fields(self) -> tuple:
+        return (self.ca_cert, self.client_cert, self.client_key, self.ca_path,
+                self.cert_path, self.key_path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TlsMaterial) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:  # names the files, never the key's bytes
+        return f"TlsMaterial(ca={self.ca_path!r}, cert={self.cert_path!r})"
 
 
 def _read_pem(path: str, what: str, marker: bytes) -> bytes:

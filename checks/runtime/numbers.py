@@ -1,7 +1,9 @@
 """Numbers as every consumer reads them: positional notation, never ``1e-07``.
 
-Telegraf's Nagios parser drops a line with scientific notation, and so do some
-graphing add-ons; a value that is no finite number is left out rather than written.
+The Monitoring Plugins guidelines allow only ``-0-9.`` in a performance value, and
+graphing add-ons that follow them (PNP4Nagios, some Grafana data sources) misread an
+exponent; a value that is no finite number is left out rather than written
+(docs/monitoring-plugins.md).
 """
 
 from healthprobes.checks.runtime.states import ValueProblem

@@ -1,6 +1,7 @@
 """Performance data that every consumer parses: Nagios, Icinga 2, Telegraf, PNP, Grafana.
 
-No scientific notation and no ``U`` (Telegraf drops the whole line on either), plain
+No scientific notation (the guidelines allow only ``-0-9.`` in values) and no ``U``
+(Telegraf loses that item, other tools the whole line), plain
 numbers in warn/crit fields where a range has an equivalent one (Icinga 2 keeps only
 plain numbers), labels quoted when they need it.
 """
