@@ -279,3 +279,25 @@ def test_help_of_every_subcommand():
         assert page.code == 0 and f"usage: check_etcd {command} [options]" in page.out
         assert "--endpoints URLS" in page.out and "--timeout-state STATE" in page.out
     assert etcd("--version").out.startswith("check_etcd (healthprobes) ")
+
+
+# --- output limits ------------------------------------------------------------------------
+
+def test_huge_server_supplied_text_keeps_the_output_inside_nagios_limits():
+    """200 members with long names (recorded answers: no real cluster of that size runs
+    here) and a 60 KB Location header: server text is cut, the perfdata stays whole."""
+    long_name = "member-" + "x" * 300
+    members = json.dumps({"members": [
+        {"ID": str(index + 1), "name": f"{long_name}-{index}",
+         "peerURLs": [f"http://127.0.0.1:{index + 1}"], "clientURLs": []}
+        for index in range(200)]})
+    redirect = (lambda path, query: (301, {"Location": "https://e/" + "y" * 60000}, b""))
+    with standin({"/v3/cluster/member/list": fixed(200, members),
+                  "/health": redirect}) as (url, _):
+        listed = etcd("members", "--endpoints", url, "--expected", "3", "-v")
+        moved = etcd("health", "--endpoints", url)
+    assert listed.code == 2, listed.out[:300]
+    assert len(listed.first_line) < 8000 and len(listed.out) <= 8192
+    assert "members=200" in listed.first_line.split(" | ")[1]  # the perfdata whole
+    assert moved.code == 2 and len(moved.first_line) < 2000, moved.first_line[:200]
+    assert moved.err == "" and listed.err == ""

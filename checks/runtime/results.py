@@ -33,13 +33,25 @@ class Perf:
         self.warn, self.crit, self.min, self.max = warn, crit, min, max
 
 
+SUMMARY_LIMIT = 1500  # characters of the status line before the perfdata
+TEXT_LIMIT = 1000  # characters of one result or one line of long output
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters: words a server supplied (member names, reasons,
+    headers) can be any length, and Nagios keeps 8 KB of output in all."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 30]}... ({len(text) - limit + 30} more characters)"
+
+
 class Result:
     """One judged finding: a state, the words for it, and the item it is about."""
 
     __slots__ = ("name", "state", "text")
 
     def __init__(self, state: int, text: str, name: str = "") -> None:
-        self.state, self.text, self.name = state, text, name
+        self.state, self.text, self.name = state, clip(text, TEXT_LIMIT), clip(name, 200)
 
     def __str__(self) -> str:
         return self.text
@@ -55,8 +67,9 @@ class Report:
 
     def __init__(self, check: str, target: str, results: list[Result], summary: str,
                  details: list[str] | None = None, perfdata: list[Perf] | None = None) -> None:
-        self.check, self.target, self.results, self.summary = check, target, results, summary
-        self.details = details or []
+        self.check, self.target, self.results = check, clip(target, TEXT_LIMIT), results
+        self.summary = clip(summary, SUMMARY_LIMIT)
+        self.details = [clip(line, TEXT_LIMIT) for line in details or []]
         self.perfdata = perfdata or []
 
     @property
