@@ -25,6 +25,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
     from healthprobes.probes.deadline import Deadline
     from healthprobes.probes.etcd_answers import Alarm, Member, MemberStatus
@@ -85,18 +88,113 @@ class EtcdApiError(ProbeError):
         return self.code == 7 or "permission denied" in self.api_message.lower()
 
 
+DIAL_TIMEOUT, COMMAND_TIMEOUT = 2.0, 5.0  # etcdctl's --dial-timeout and --command-timeout
+
+
 class EtcdSession:
-    """One member, one keep-alive connection, every question a check may ask it."""
+    """One member, one keep-alive connection, every question a check may ask it.
+
+    Like etcdctl, each question has its own limits inside the run's deadline: the
+    connection must stand within ``dial_timeout`` and the answer come within
+    ``command_timeout``, so that one hung member cannot hold a check to its whole -t.
+    And like etcd's own client, a question the member cannot answer only for now (no
+    leader during an election: :mod:`healthprobes.probes.etcd_raft`) is asked again
+    until the command timeout, instead of taking the first "leader changed" as final.
+    """
 
     def __init__(self, url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
-                 credentials: Credentials | None = None, client_cert: bool = False) -> None:
+                 credentials: Credentials | None = None, client_cert: bool = False,
+                 dial_timeout: float = DIAL_TIMEOUT,
+                 command_timeout: float = COMMAND_TIMEOUT) -> None:
         self.url, self.deadline, self.credentials = url, deadline, credentials
         self.connection = Connection(url, deadline, tls, client_cert=client_cert)
+        self.dial_timeout, self.command_timeout = dial_timeout, command_timeout
         self._token: str | None = None
+        self._question_end: float | None = None  # monotonic end of the question asked now
+        self.transient = ""  # the last "for now" answer (no leader ...) this member gave
+        # Asked before each new try of a question: whether waiting can still change the
+        # verdict (a cluster check stops when too few members are left for a quorum).
+        self.worth_waiting: Callable[[], bool] = lambda: True
 
     @property
     def target(self) -> str:
         return str(self.url)
+
+    # --- limits and patience ----------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> Response:
+        """One request: connected within the dial timeout, answered within the command
+        timeout (or what is left of the question), both inside the run's deadline."""
+        from healthprobes.probes.deadline import Deadline
+
+        run = self.deadline
+        try:
+            if not self.connection.is_open:
+                self.connection.deadline = Deadline(min(self.dial_timeout, run.remaining()))
+                try:
+                    self.connection.open()
+                except ProbeError as error:
+                    raise self._limit_error(error, self.dial_timeout, "--dial-timeout",
+                                            "no connection") from None
+            left = self.command_timeout
+            if self._question_end is not None:
+                left = max(0.0, self._question_end - time.monotonic())
+            self.connection.deadline = Deadline(min(left, run.remaining()))
+            try:
+                return self.connection.request(method, path, body, headers)
+            except ProbeError as error:
+                raise self._limit_error(error, self.command_timeout, "--command-timeout",
+                                        "no answer") from None
+        finally:
+            self.connection.deadline = run
+
+    def _limit_error(self, error: ProbeError, limit: float, option: str,
+                     what: str) -> ProbeError:
+        """A timeout that our own per-question limit caused says so (and how to change it);
+        one at the run's deadline stays as it is."""
+        if error.kind != ProbeError.TIMEOUT or self.deadline.remaining() <= 0.01:
+            return error
+        return ProbeError(self.target, f"{what} within {limit:g}s ({option})",
+                          ProbeError.TIMEOUT)
+
+    def patiently(self, question: Callable[[], T], for_now: Callable[[T], str]) -> T:
+        """Ask, and ask again while the member says it cannot answer yet (``for_now``
+        gives that reason of an answer, or "" for a real one; transient errors count too),
+        until the command timeout is up, the run's deadline near, or waiting pointless."""
+        if self._question_end is not None:  # inside a question already: it asks again
+            answer = question()
+            reason = for_now(answer)
+            if reason:
+                raise ProbeError(self.target, reason, ProbeError.PROTOCOL)
+            return answer
+        started = time.monotonic()
+        self._question_end = started + min(self.command_timeout, self.deadline.remaining())
+        pause = 0.1
+        try:
+            while True:
+                failure: ProbeError | None = None
+                answer: T | None = None
+                try:
+                    answer = question()
+                    reason = for_now(answer)
+                except ProbeError as error:
+                    if error.kind != ProbeError.PROTOCOL or not _transient(error.message):
+                        raise
+                    failure, reason = error, error.message
+                if not reason:
+                    return answer  # type: ignore[return-value]
+                self.transient = reason
+                left = self._question_end - time.monotonic()
+                # Another try needs the pause and a moment for the answer itself.
+                if left < pause + 0.05 or not self.worth_waiting():
+                    if failure is not None:
+                        raise failure
+                    return answer  # type: ignore[return-value]
+                time.sleep(pause)
+                pause = min(pause * 2, 0.4)
+        finally:
+            self._question_end = None
 
     def close(self) -> None:
         self.connection.close()
@@ -105,10 +203,16 @@ class EtcdSession:
 
     def health(self, path: str = "/health", query: list[tuple[str, str]] | None = None
                ) -> HealthAnswer:
-        """``/health`` (JSON), or ``/livez``/``/readyz`` (text, with ``?verbose``)."""
+        """``/health`` (JSON), or ``/livez``/``/readyz`` (text, with ``?verbose``), asked
+        again while the member is unhealthy only for now (an election)."""
+        return self.patiently(lambda: self._health(path, query),
+                              lambda answer: "" if answer.healthy or not _transient(
+                                  answer.reason) else answer.reason)
+
+    def _health(self, path: str, query: list[tuple[str, str]] | None) -> HealthAnswer:
         full = path + _query(query or [])
         started = time.monotonic()
-        response = self.connection.request("GET", full)
+        response = self._request("GET", full)
         seconds = time.monotonic() - started
         if path == "/health" or path.startswith("/health?"):
             return self._health_json(full, response, seconds)
@@ -164,6 +268,9 @@ class EtcdSession:
         Authentication is up front, as etcdctl does it, so that a wrong password is
         reported even where the call itself would not need it.
         """
+        return self.patiently(lambda: self._authenticated_call(path, body), lambda _: "")
+
+    def _authenticated_call(self, path: str, body: dict | None) -> dict:
         if self.credentials is not None and self._token is None:
             self._token = self.credentials.token(self)
         try:
@@ -183,8 +290,7 @@ class EtcdSession:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = self._token  # raw token: "Bearer " only from 3.7.2
-        response = self.connection.request("POST", "/v3" + path, _json_body(body or {}),
-                                           headers)
+        response = self._request("POST", "/v3" + path, _json_body(body or {}), headers)
         self._refuse_redirect(response)
         try:
             document = loads(response.body)
@@ -235,9 +341,12 @@ class EtcdSession:
         return token
 
     def status(self) -> MemberStatus:
+        """The member's status; asked again while it sees no leader (an election)."""
         from healthprobes.probes.etcd_answers import MemberStatus
 
-        return MemberStatus(self.target, self.call("/maintenance/status"))
+        return self.patiently(
+            lambda: MemberStatus(self.target, self.call("/maintenance/status")),
+            lambda status: "" if status.leader or status.is_learner else "sees no leader")
 
     def alarms(self) -> list[Alarm]:
         from healthprobes.probes.etcd_answers import Alarm
@@ -253,7 +362,7 @@ class EtcdSession:
 
     def metric(self, name: str) -> float | None:
         """One unlabelled sample from the member's ``/metrics`` (the quota, for status)."""
-        response = self.connection.request("GET", "/metrics")
+        response = self._request("GET", "/metrics")
         if response.status != 200:
             return None
         prefix = name.encode() + b" "
@@ -274,6 +383,13 @@ class EndpointMissing(ProbeError):
         super().__init__(target, f"this etcd has no {path} (it needs etcd 3.4.29+, 3.5.11+ or "
                          "3.6); use --endpoint-type health or a --preset, which fall back",
                          ProbeError.PROTOCOL)
+
+
+def _transient(text: str) -> bool:
+    """etcd_raft's judgement, imported only when a member has said something amiss."""
+    from healthprobes.probes.etcd_raft import is_transient
+
+    return is_transient(text)
 
 
 def _query(pairs: list[tuple[str, str]]) -> str:

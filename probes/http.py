@@ -176,6 +176,16 @@ class Connection:
             self._sock = None
         self._buffer = b""
 
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def open(self) -> None:
+        """Connect (and shake hands) now, under the connection's deadline as it is now; a
+        request on a connection that is not open connects first by itself."""
+        if self._sock is None:
+            self._open()
+
     def _timeout(self, step: str) -> float:
         left = self.deadline.remaining()
         if left <= 0:

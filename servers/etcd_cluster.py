@@ -71,6 +71,7 @@ class TlsFiles:
 class Member:
     def __init__(self, name: str, client_port: int, peer_port: int, scheme: str) -> None:
         self.name, self.client_port, self.peer_port = name, client_port, peer_port
+        self.gid: int | None = None  # its own group, when the cluster can be partitioned
         self.client_url = f"{scheme}://127.0.0.1:{client_port}"
         self.peer_url = f"http://127.0.0.1:{peer_port}"
         self.process: subprocess.Popen | None = None
@@ -100,11 +101,14 @@ class EtcdCluster:
     (a cluster in the middle of a rolling upgrade)."""
 
     def __init__(self, binary: Path | list[Path], size: int = 1, tls: TlsFiles | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, partitionable: bool = False) -> None:
         self.binaries = binary if isinstance(binary, list) else [binary] * size
         if len(self.binaries) != size:
             raise ValueError(f"{size} members need {size} binaries, not {len(self.binaries)}")
         self.tls, self.extra_args = tls, extra_args or []
+        # Each member in a group of its own (root only), so that servers/partition.py can
+        # tell its peer traffic from the others' on the one loopback interface.
+        self.partitionable = partitionable
         scheme = "https" if tls else "http"
         self.members = [Member(f"m{index}", free_port(), free_port(), scheme)
                         for index in range(size)]
@@ -154,8 +158,13 @@ class EtcdCluster:
                                                                      "")}
         for member in self.members:
             log = open(self.data_dir / f"{member.name}.log", "wb")  # noqa: SIM115
+            if self.partitionable:
+                from servers.partition import member_group
+
+                member.gid = member_group(self.members.index(member))
             member.process = subprocess.Popen(self.command(member), stdout=log,
-                                              stderr=subprocess.STDOUT, env=env)
+                                              stderr=subprocess.STDOUT, env=env,
+                                              group=member.gid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(self._healthy(member) for member in self.members):

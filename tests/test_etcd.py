@@ -115,9 +115,11 @@ def test_alarms_none(single):
 
 def test_members(single):
     run = etcd("members", "--endpoints", single.endpoints, "--expected", "1")
-    assert run.code == 0 and "1 members (m0), tolerates 0 failure(s)" in run.first_line
+    assert run.code == 0, run.out
+    assert ("1 voting member (m0): a cluster of this size tolerates 0 failures (the list "
+            "only: check_etcd cluster judges their health)") in run.first_line
     wrong = etcd("members", "--endpoints", single.endpoints, "--expected", "3")
-    assert wrong.code == 2 and "1 members, 3 expected" in wrong.first_line
+    assert wrong.code == 2 and "1 member, 3 expected" in wrong.first_line
 
 
 def test_cluster_of_one(single):
@@ -155,7 +157,8 @@ def test_healthy_cluster(trio):
     status = etcd("status", "--endpoints", trio.members[1].client_url, "--cluster")
     assert status.code == 0 and "all 3 members OK" in status.first_line
     members = etcd("members", "--endpoints", trio.endpoints, "--expected", "3")
-    assert members.code == 0 and "tolerates 1 failure(s)" in members.first_line
+    assert members.code == 0 and "3 voting members (" in members.first_line
+    assert "a cluster of this size tolerates 1 failure " in members.first_line
     health = etcd("health", "--endpoints", trio.endpoints)
     assert health.code == 0 and "all 3 endpoints are healthy" in health.first_line
 
@@ -184,7 +187,7 @@ def test_one_member_down_is_a_warning_that_names_it(doomed_trio):
     run = until(lambda: etcd("cluster", "--endpoints", doomed_trio.endpoints),
                 lambda run: run.code == 1)
     assert run.code == 1, run.out
-    assert "2 of 3 members healthy, quorum held (2 needed); down: " in run.first_line
+    assert "2 of 3 members healthy, quorum held (2 needed), leader " in run.first_line
     assert f"{victim.name} (connection refused" in run.first_line
     assert "can lose 0 more" in run.first_line
     health = etcd("health", "--endpoints", doomed_trio.endpoints)
@@ -194,7 +197,7 @@ def test_one_member_down_is_a_warning_that_names_it(doomed_trio):
     lost = until(lambda: etcd("cluster", "--endpoints", doomed_trio.endpoints, "-t", "3"),
                  lambda run: run.code == 2 and "quorum lost" in run.first_line)
     assert lost.code == 2, lost.out
-    assert "quorum lost: 0 of 3 members healthy, 2 needed" in lost.first_line
+    assert "quorum lost: 1 of 3 members answer, 2 needed; unreachable: " in lost.first_line
 
 
 def test_a_stopped_member_is_named_inside_the_timeout(doomed_trio):

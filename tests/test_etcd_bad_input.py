@@ -291,7 +291,10 @@ def test_huge_server_supplied_text_keeps_the_output_inside_nagios_limits():
         {"ID": str(index + 1), "name": f"{long_name}-{index}",
          "peerURLs": [f"http://127.0.0.1:{index + 1}"], "clientURLs": []}
         for index in range(200)]})
-    redirect = (lambda path, query: (301, {"Location": "https://e/" + "y" * 60000}, b""))
+
+    def redirect(path: str, query: str):
+        return 301, {"Location": "https://e/" + "y" * 60000}, b""
+
     with standin({"/v3/cluster/member/list": fixed(200, members),
                   "/health": redirect}) as (url, _):
         listed = etcd("members", "--endpoints", url, "--expected", "3", "-v")

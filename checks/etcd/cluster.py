@@ -6,7 +6,10 @@ down but quorum held is WARNING (naming them); quorum lost or no leader is CRITI
 
 from __future__ import annotations
 
-from healthprobes.checks.etcd.connection import Connector, ask_any, member_urls
+import _thread
+import time
+
+from healthprobes.checks.etcd.connection import Connector, member_urls
 from healthprobes.checks.etcd.judging import (
     agreement_options,
     alarm_state,
@@ -53,7 +56,8 @@ class MemberView:
         self.health: HealthAnswer | None = None
         self.status: MemberStatus | None = None
         self.error: BaseException | None = None
-        self.alarms: list[Alarm] | None = None  # asked of one member only
+        self.alarms: list[Alarm] | None = None
+        self.alarm_error: BaseException | None = None
 
     @property
     def up(self) -> bool:
@@ -67,6 +71,21 @@ class MemberView:
         return alarm_only and self.status is not None and self.status.leader is not None
 
     @property
+    def answered(self) -> bool:
+        """It said something (its status, its health), whatever it said."""
+        return self.status is not None or self.health is not None
+
+    @property
+    def leaderless(self) -> bool:
+        """It answers, but sees no leader: an election, or cut off from its peers."""
+        from healthprobes.probes.etcd_raft import is_leaderless
+
+        if self.status is not None and self.status.leader is None:
+            return True
+        said = self.health.reason if self.health is not None else ""
+        return is_leaderless(said or (self.session.transient if self.session else ""))
+
+    @property
     def why_down(self) -> str:
         if not self.member.started:
             return "added but never started"
@@ -77,19 +96,70 @@ class MemberView:
         return "no answer"
 
 
-def _ask_member(view: MemberView, alarms_too: bool) -> MemberView:
-    assert view.session is not None
+# Once a quorum of healthy members agrees on a leader, the members still saying "no
+# leader" get this long to catch up (a follower learns of a new leader at its next
+# heartbeat) before they are reported as they are: cut off, not merely late.
+CATCH_UP_SECONDS = 1.0
+
+
+class Election:
+    """What the members' threads have learnt so far, shared to know when asking a member
+    again can still change the verdict."""
+
+    def __init__(self, views: list[MemberView]) -> None:
+        self._lock = _thread.allocate_lock()
+        self.voting = {id(view) for view in views if not view.member.is_learner}
+        self.needed = quorum(len(self.voting))
+        self.pending = set(self.voting)  # still being asked, and not yet heard from
+        self.heard: set[int] = set()
+        self.healthy: set[int] = set()
+        self.settled_at: float | None = None
+
+    def worth_waiting(self, view: MemberView) -> bool:
+        """Called by a member's session before it asks again: the member has answered."""
+        now = time.monotonic()
+        with self._lock:
+            self.heard.add(id(view))
+            if len((self.heard | self.pending) & self.voting) < self.needed:
+                return False  # too few members left alive for a quorum, however long
+            return self.settled_at is None or now - self.settled_at < CATCH_UP_SECONDS
+
+    def done(self, view: MemberView) -> None:
+        with self._lock:
+            self.pending.discard(id(view))
+            if view.answered:
+                self.heard.add(id(view))
+            if view.up and view.status is not None and view.status.leader:
+                self.healthy.add(id(view))
+                if len(self.healthy & self.voting) >= self.needed and self.settled_at is None:
+                    self.settled_at = time.monotonic()
+
+
+def _ask_member(view: MemberView, election: Election) -> MemberView:
+    """Status (local, fast: shows the member is alive), then health (a linearizable read:
+    needs the quorum), then, if it is up, the alarm list; every question asked again
+    through an election."""
+    session = view.session
+    assert session is not None
+    session.worth_waiting = lambda: election.worth_waiting(view)
     try:
-        view.health = view.session.health("/health", HEALTH_QUERY)
-        view.status = view.session.status()
+        view.status = session.status()
+        view.health = session.health("/health", HEALTH_QUERY)
+        if session.transient and view.health.healthy:
+            # It waited out an election: its first status names the leader that was lost.
+            view.status = session.status()
     except Exception as error:
         view.error = error
+        election.done(view)
         return view
-    if alarms_too:
-        try:  # noqa: SIM105 - contextlib would cost an import on every run
-            view.alarms = view.session.alarms()
-        except Exception:
-            pass  # asked again of the other members below
+    election.done(view)
+    if view.up:
+        # Every member that is up asks, at once: the first answer counts. Asking only
+        # one member would hang on the one a partition cut off.
+        try:
+            view.alarms = session.alarms()
+        except Exception as error:
+            view.alarm_error = error
     return view
 
 
@@ -104,28 +174,28 @@ def run(args: Values, deadline: Deadline) -> Report:
     except Exception as error:
         return single_result("etcd_cluster", target, error_state(error, args.timeout_state),
                              f"no member answered: {error_text(error)}")
+    if not members:
+        return single_result("etcd_cluster", target, CRITICAL,
+                             "the member list is empty: this is no working etcd cluster")
     views = []
     for member in members:
         urls = member_urls([member], args.urls[0].scheme)
         views.append(MemberView(member, connector.session(urls[0]) if urls else None))
     asked = [view for view in views if view.session is not None]
-    # The alarm list (one raft round) is asked of the member that gave the member list,
-    # in the same pass as its health and status: not one more round after them all.
+    election = Election(views)
+    for view in views:
+        if view.session is None:
+            election.done(view)
     outcomes = run_all([(view.session.target,  # type: ignore[union-attr]
-                         lambda view=view: _ask_member(view, view.session is connector.answered))
-                        for view in asked], deadline)
+                         lambda view=view: _ask_member(view, election)) for view in asked],
+                       deadline)
     for view, outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, BaseException) and (view.health is None or view.status is None):
             view.error = view.error or outcome  # still being asked at the deadline
     alarms: list[Alarm] = next((view.alarms for view in views if view.alarms is not None), [])
-    # Otherwise: the members' own connections, kept alive, no new connection.
-    up_sessions = [view.session for view in views if view.up and view.session is not None]
     alarm_error = None
-    if up_sessions and not any(view.alarms is not None for view in views):
-        try:
-            alarms = ask_any(up_sessions, lambda session: session.alarms(), deadline)
-        except Exception as error:
-            alarm_error = error
+    if not any(view.alarms is not None for view in views):
+        alarm_error = next((view.alarm_error for view in views if view.alarm_error), None)
     return judge_cluster(args, target, views, alarms, alarm_error)
 
 
@@ -145,16 +215,28 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
 
     findings: list[tuple[int, str]] = []
     down_text = ", ".join(f"{view.member.label} ({view.why_down})" for view in down)
-    if len(up) < needed:
-        findings.append((CRITICAL, f"quorum lost: {len(up)} of {len(voting)} members healthy, "
-                                   f"{needed} needed; down: {down_text}"))
+    answering = [view for view in voting if view.answered]
+    silent = [view for view in voting if not view.answered]
+    leader = names.get(next(iter(leaders)), next(iter(leaders))) if len(leaders) == 1 else "?"
+    if len(up) < needed and len(answering) >= needed and any(
+            view.leaderless for view in answering if not view.up):
+        # Enough members answer to form a quorum; they just have no leader (yet).
+        findings.append((CRITICAL, f"no leader yet: election in progress, {len(answering)} of "
+                                   f"{len(voting)} members answer ({needed} needed), none "
+                                   f"sees a leader; down: {down_text}"))
+    elif len(up) < needed:
+        unreachable = ", ".join(f"{view.member.label} ({view.why_down})" for view in silent)
+        findings.append((CRITICAL, f"quorum lost: {len(answering)} of {len(voting)} members "
+                                   f"answer, {needed} needed"
+                                   + (f"; unreachable: {unreachable}" if silent else
+                                      f"; down: {down_text}")))
     elif not leaders:
         findings.append((CRITICAL, f"no leader: {len(up)} of {len(voting)} members answer "
                                    "but none sees a leader"))
     elif down:
         findings.append((WARNING, f"{len(up)} of {len(voting)} members healthy, quorum held "
-                                  f"({needed} needed); down: {down_text}; can lose "
-                                  f"{len(up) - needed} more"))
+                                  f"({needed} needed), leader {leader}; down: {down_text}; "
+                                  f"can lose {len(up) - needed} more"))
     if len(leaders) > 1:
         seen = ", ".join(f"{view.member.label} sees {names.get(leader, leader)}"
                          for view in views if view.up and view.status
@@ -168,8 +250,6 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
     if alarm_error is not None:
         findings.append((WARNING, f"could not list alarms: {error_text(alarm_error)}"))
     learners = [view.member.label for view in views if view.member.is_learner]
-
-    leader = names.get(next(iter(leaders)), next(iter(leaders))) if len(leaders) == 1 else "?"
     headline = (f"{len(up)} of {len(voting)} members healthy, leader {leader}, can lose "
                 f"{max(0, len(up) - needed)} more"
                 + (f"; learners: {', '.join(learners)}" if learners else ""))

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import os
 
-from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, UsageError, Values
+from healthprobes.checks.runtime.options import (
+    APPEND,
+    FLAG,
+    Group,
+    Option,
+    UsageError,
+    Values,
+    parse_duration,
+)
 from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
@@ -41,6 +49,13 @@ def connection_options() -> Group:
         Option("--user", env="ETCDCTL_USER", metavar="NAME",
                help="etcd user, when auth is enabled; 'name:password' is accepted as etcdctl "
                     "does, but prefer --password-file or ETCDCTL_PASSWORD"),
+        Option("--dial-timeout", convert=parse_duration, default=2.0,
+               env="ETCDCTL_DIAL_TIMEOUT", metavar="DURATION",
+               help="time to connect to a member, TLS included (default: 2s; capped by -t)"),
+        Option("--command-timeout", convert=parse_duration, default=5.0,
+               env="ETCDCTL_COMMAND_TIMEOUT", metavar="DURATION",
+               help="time a member has to answer one question, asked again through an "
+                    "election (default: 5s; capped by -t)"),
         Option("--password-file", metavar="FILE",
                help="file whose first line is the user's password (the password is never "
                     "printed)"),
@@ -126,7 +141,8 @@ class Connector:
         from healthprobes.probes.etcd import EtcdSession
 
         tls = self.tls() if url.scheme == "https" else None
-        return EtcdSession(url, self.deadline, tls, self.args.credentials, bool(self.args.cert))
+        return EtcdSession(url, self.deadline, tls, self.args.credentials, bool(self.args.cert),
+                           self.args.dial_timeout, self.args.command_timeout)
 
     def sessions(self) -> list[EtcdSession]:
         """Sessions for the endpoints given, or for every member with --cluster."""
