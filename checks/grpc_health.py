@@ -15,11 +15,13 @@ from healthprobes.checks.runtime.options import (
     APPEND,
     FLAG,
     HELP,
+    UNSUPPORTED,
     VERSION,
     Group,
     Option,
     UsageError,
     Values,
+    choice_list,
     parse_duration,
 )
 from healthprobes.checks.runtime.program import CheckProgram
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from healthprobes.probes.deadline import Deadline
 
 SERVER = "(server)"  # how the empty service name, the whole server, is shown
+EXIT_CODES = ("nagios", "grpc-health-probe")
 _HEADER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz_.-")
 
 EPILOG = """\
@@ -69,6 +72,15 @@ def option_groups() -> list[Group]:
         Group("target (grpc-health-probe's flags; -flag and -flag=value spellings work too)", [
             # Go's flag package, and so grpc-health-probe, also takes -help and -version.
             Option("-help", action=HELP), Option("-version", action=VERSION),
+            # grpc-health-probe's flags for Google's ALTS and SPIFFE workload identities:
+            # named and refused, so a manifest using them fails with a reason.
+            _go("alts", action=UNSUPPORTED,
+                help="healthprobes does not offer ALTS (Google Cloud's application-layer "
+                     "transport security); use --tls with certificates"),
+            _go("spiffe", action=UNSUPPORTED,
+                help="healthprobes does not offer SPIFFE workload identities from the "
+                     "Workload API; give the SVID files with --tls-client-cert and "
+                     "--tls-client-key"),
             _go("addr", required=True, metavar="ADDRESS",
                 help="host:port, [ipv6]:port, :port (this host) or unix:///path"),
             _go("service", action=APPEND, metavar="NAME",
@@ -95,6 +107,13 @@ def option_groups() -> list[Group]:
                 help="name to verify the server's certificate against (and :authority)"),
             _go("tls-no-verify", action=FLAG,
                 help="do not verify the server's certificate (testing only)"),
+        ]),
+        Group("exit codes", [
+            Option("--exit-codes", convert=choice_list(EXIT_CODES), default="nagios",
+                   env="HEALTHPROBES_EXIT_CODES", metavar="KIND",
+                   help="nagios (default: 0-3 as below) or grpc-health-probe: 0 SERVING, "
+                        "1 invalid arguments, 2 connection failed, 3 call failed, 4 "
+                        "answered but not SERVING, for scripts written against it"),
         ]),
         Group("what to ask", [
             Option("--wait", action=FLAG,
@@ -288,7 +307,7 @@ def run(args: Values, deadline: Deadline) -> Report:
     connect_time, answers = GrpcHealth(args, deadline).probe()
     findings = Findings()
     connect_time = round(connect_time, 6)
-    findings.measure("connect_time", connect_time, "s", min=0)
+    findings.record("connect_time", connect_time, "s", min=0)
     health = [findings.add(*judge_answer(args, answer.service or SERVER, answer),
                            name=answer.service or SERVER) for answer in answers]
     # One List call answers for every service: its time is reported once.
@@ -300,9 +319,19 @@ def run(args: Values, deadline: Deadline) -> Report:
                              min=0)
     ok = (f"{args.addr} {health[0]}" if len(health) == 1
           else f"{args.addr}: all {len(health)} services SERVING")
-    return findings.report("grpc_health", args.addr, ok,
-                           details(args, health, answers, connect_time),
-                           prefix=f"{args.addr} ")
+    report = findings.report("grpc_health", args.addr, ok,
+                             details(args, health, answers, connect_time),
+                             prefix=f"{args.addr} ")
+    report.exit_codes["grpc-health-probe"] = grpc_health_probe_code(answers)
+    return report
+
+
+def grpc_health_probe_code(answers: list) -> int:
+    """grpc-health-probe's exit code for answers of a server that was reached: 3 when a
+    call failed, 4 when one answered other than SERVING, 0 when all are SERVING."""
+    if any(answer.status is None for answer in answers):
+        return 3
+    return 4 if any(answer.status != "SERVING" for answer in answers) else 0
 
 
 PROGRAM = CheckProgram(

@@ -20,6 +20,7 @@ from healthprobes.checks.runtime.options import (
     Values,
 )
 from healthprobes.checks.runtime.program import CheckProgram
+from healthprobes.checks.runtime.ranges import misordered
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -190,6 +191,9 @@ def bind_queries(args: Values) -> list:
             bound[0][dest] = value
     queries = []
     for fields in bound:
+        problem = misordered(fields.get("warning"), fields.get("critical"))
+        if problem:
+            raise UsageError(f"--expr {fields['expr']!r}: -w/-c: {problem}")
         try:
             queries.append(Query(fields["expr"], fields.get("warning"), fields.get("critical"),
                                  fields.get("label"), fields.get("uom", "")))

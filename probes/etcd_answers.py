@@ -16,6 +16,22 @@ def member_id(value: object) -> str:
         return str(value)
 
 
+def _hex_member_ids(text: str) -> str:
+    """``memberID:10501334649042878790 alarm:NOSPACE`` (status errors spell the ID in
+    decimal) with the ID in hex, as the alarm list and etcdctl show it."""
+    marker = "memberID:"
+    start = text.find(marker)
+    if start < 0:
+        return text
+    digits_start = start + len(marker)
+    end = digits_start
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    if end == digits_start:
+        return text
+    return text[:digits_start] + member_id(text[digits_start:end]) + _hex_member_ids(text[end:])
+
+
 def _int(document: dict, key: str) -> int:
     try:
         return int(document.get(key) or 0)
@@ -41,7 +57,7 @@ class MemberStatus:
         self.raft_index = _int(document, "raftIndex")
         self.raft_term = _int(document, "raftTerm")
         self.raft_applied_index = _int(document, "raftAppliedIndex")
-        self.errors = [str(error) for error in document.get("errors") or []]
+        self.errors = [_hex_member_ids(str(error)) for error in document.get("errors") or []]
         self.is_learner = bool(document.get("isLearner"))
 
     @property

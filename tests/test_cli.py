@@ -71,13 +71,21 @@ def test_environment_fills_what_the_command_line_did_not(monkeypatch):
     (["health", "--warnig", "5"], "did you mean --warning?"),
     (["health", "-w"], "-w needs a value"),
     (["health", "-w", "x"], "invalid range 'x'"),
-    (["health", "--probe=1"], "--probe takes no value"),
+    (["health", "--probe=perhaps"], "--probe=perhaps: write true or false"),
+    (["health", "--verbose=2"], "--verbose takes no value"),
     (["health", "extra"], "unexpected argument 'extra'"),
     (["health", "-vx"], "unknown option '-vx'"),
 ])
 def test_mistakes_are_named(argv, message):
     with pytest.raises(UsageError, match=re.escape(message)):
         parser().parse(argv)
+
+
+@pytest.mark.parametrize(("spelled", "value"), [
+    ("--probe=true", True), ("--probe=1", True), ("--probe=T", True),
+    ("--probe=false", False), ("--probe=0", False), ("--probe=FALSE", False)])
+def test_flags_take_go_booleans_as_grpc_health_probe_manifests_write_them(spelled, value):
+    assert parser().parse(["health", spelled]).probe is value
 
 
 def test_help_lists_every_documented_option():

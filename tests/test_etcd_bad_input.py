@@ -258,6 +258,14 @@ def test_unusable_urls_are_unknown(endpoints, message):
     (("members", "--user", "root", "--password-file", "/nonexistent"),
      "cannot read /nonexistent"),
     (("health", "--exclud", "NOSPACE"), "did you mean --exclude?"),
+    (("health", "-t", "0"), "-t: '0' must be above 0"),
+    (("status", "--db-warning", "90", "--db-critical", "80"),
+     "--db-warning/--db-critical: the warning limit 90 is above the critical one 80"),
+    (("health", "-w", "2", "-c", "1"), "-w/-c: the warning limit 2 is above the critical one"),
+    (("metrics", "-w", "wal_fsync_p99=2"), "wal_fsync_p99: the warning limit 2 is above"),
+    (("status", "--quota-bytes", "1e400"), "invalid size '1e400': at most 1PiB"),
+    (("health", "--endpoints", "http://127.0.0.1:2379\r\nX: y"), "control character"),
+    (("health", "--dial-timeout", "0"), "--dial-timeout: '0' must be above 0"),
 ])
 def test_bad_options_are_unknown(args, message):
     run = etcd(*args)
@@ -304,3 +312,22 @@ def test_huge_server_supplied_text_keeps_the_output_inside_nagios_limits():
     assert "members=200" in listed.first_line.split(" | ")[1]  # the perfdata whole
     assert moved.code == 2 and len(moved.first_line) < 2000, moved.first_line[:200]
     assert moved.err == "" and listed.err == ""
+
+
+def test_usage_and_failures_name_the_subcommand():
+    usage = etcd("members", "--bogus")
+    assert usage.out.splitlines()[1] == ("Usage: check_etcd members [options]; see 'check_etcd "
+                                         "members --help'.")
+    top = etcd("--bogus")
+    assert "Usage: check_etcd COMMAND [options]" in top.out
+    refused = etcd("members", "--endpoints", "http://127.0.0.1:1")
+    assert refused.code == 2 and refused.first_line.startswith("ETCD_MEMBERS CRITICAL - ")
+
+
+def test_status_errors_name_members_in_hex_as_the_alarm_list_does():
+    from healthprobes.probes.etcd_answers import MemberStatus
+
+    status = MemberStatus("e", {"header": {"member_id": "10501334649042878790"},
+                                "errors": ["memberID:10501334649042878790 alarm:NOSPACE"]})
+    assert status.member_id == "91bc3c398fb3c146"
+    assert status.errors == ["memberID:91bc3c398fb3c146 alarm:NOSPACE"]

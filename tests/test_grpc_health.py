@@ -409,3 +409,32 @@ def test_help_documents_every_option():
                    "--tls-client-key", "--tls-server-name", "--tls-no-verify", "--wait",
                    "--list", "--state-not-serving", "--format", "--probe", "--timeout-state"):
         assert option in run.out
+
+
+# -- drop-in for grpc-health-probe ------------------------------------------------------------
+
+def test_grpc_health_probe_exit_codes_on_request(server):
+    """--exit-codes grpc-health-probe: 0 SERVING, 1 arguments, 2 connection, 3 call
+    failed, 4 answered but not SERVING, for scripts that read grpc-health-probe's codes."""
+    def codes(*args: str) -> int:
+        return check(*args, "--exit-codes", "grpc-health-probe").code
+
+    assert codes("--addr", server.address, "--service", "up") == 0
+    assert codes("--addr", server.address, "--service", "down") == 4
+    assert codes("--addr", server.address, "--service", "nobody-registered-this") == 3
+    assert codes("--addr", f"127.0.0.1:{free_port()}") == 2
+    assert codes("--addr", server.address, "--bogus") == 1
+    assert codes() == 1
+    by_env = check("--addr", server.address, "--service", "down",
+                   env={"HEALTHPROBES_EXIT_CODES": "grpc-health-probe"})
+    assert by_env.code == 4
+    assert check("--addr", server.address, "--service", "down").code == 2  # Nagios
+
+
+def test_go_boolean_spellings_and_flags_it_does_not_offer(server):
+    assert check("-addr=" + server.address, "-tls=false", "-gzip=true").code == 0
+    assert check("-addr=" + server.address, "-tls=true").code == 2  # TLS to a plain server
+    for flag, words in (("-alts", "does not offer ALTS"), ("-spiffe", "does not offer SPIFFE")):
+        run = check("-addr=" + server.address, flag)
+        assert run.code == 3 and f"invalid arguments: {flag}: healthprobes {words}" \
+            in run.first_line

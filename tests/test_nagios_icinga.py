@@ -89,7 +89,9 @@ COMMANDS = {  # CheckCommand name: the check's own arguments for --help
 }
 # Output format and probe mode belong to Telegraf/Categraf and the kubelet, not Icinga;
 # help and version are not checks.
-NOT_FOR_ICINGA = {"--help", "--version", "--format", "--probe"}
+# Output and exit-code policies for other callers (collectors, the kubelet, scripts
+# written against grpc-health-probe): Icinga needs the Nagios defaults.
+NOT_FOR_ICINGA = {"--help", "--version", "--format", "--probe", "--exit-codes"}
 
 
 def icinga_arguments() -> dict[str, set[str]]:

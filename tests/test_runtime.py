@@ -239,3 +239,22 @@ def test_internal_errors_are_one_line():
     verbose = subprocess.run([sys.executable, "-c", code, "-vvv"], capture_output=True,
                              text=True, timeout=20)
     assert "Traceback" in verbose.stdout  # only when asked for
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (0.0019000000000000002, "0.0019"), (0.00095367431640625, "0.000953674316406"),
+    (0.1 + 0.2, "0.3"), (2147483648.0, "2147483648"), (1234567890123.0, "1234567890123"),
+    (2.5e19, "25000000000000000000"), (1e-12, "0.000000000001")])
+def test_numbers_keep_twelve_significant_digits_and_whole_numbers_exact(value, shown):
+    assert format_number(value) == shown
+
+
+def test_byte_units_in_sizes_and_thresholds():
+    from healthprobes.checks.runtime.numbers import parse_bytes
+
+    assert parse_bytes("2Gi") == parse_bytes("2GiB") == 2 * 1024**3
+    assert parse_bytes("100MB") == 100 * 1000**2 and parse_bytes("1Ki") == 1024
+    assert Range.parse("100MiB") == Range(0, 100 * 1024**2)
+    assert Range.parse("@1Ki:2Ki") == Range(1024, 2048, invert=True)
+    with pytest.raises(ValueProblem):
+        Range.parse("100MiBs")

@@ -6,6 +6,7 @@ from healthprobes.checks.etcd.connection import Connector, ask_any
 from healthprobes.checks.etcd.judging import alarm_state, alarm_text, error_state, error_text
 from healthprobes.checks.runtime.options import Command
 from healthprobes.checks.runtime.results import Findings, problem_lines, single_result
+from healthprobes.checks.runtime.states import OK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +43,10 @@ def run(args: Values, deadline: Deadline) -> Report:
             text += " (the alarm list goes through raft: has the cluster lost its quorum?)"
         return single_result("etcd_alarms", target, error_state(error, args.timeout_state), text)
     findings = Findings()
-    for index, alarm in enumerate(alarms):
-        findings.add(alarm_state(alarm), alarm_text(alarm, names), name=f"alarm_{index}")
-    findings.measure("alarms", len(alarms), min=0)
+    for alarm in alarms:
+        findings.add(alarm_state(alarm), alarm_text(alarm, names),
+                     name=f"alarm_{alarm.alarm}_{names.get(alarm.member_id, alarm.member_id)}")
+    if not alarms:
+        findings.add(OK, "no alarms", name="alarms")
+    findings.record("alarms", len(alarms), min=0)
     return findings.report("etcd_alarms", target, "no alarms", problem_lines(findings.results))

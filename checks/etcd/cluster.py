@@ -213,7 +213,7 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
         if view.status is not None:
             versions.setdefault(view.status.version, []).append(view.member.label)
 
-    findings: list[tuple[int, str]] = []
+    findings: list[tuple[int, str, str]] = []  # (state, words, item name)
     down_text = ", ".join(f"{view.member.label} ({view.why_down})" for view in down)
     answering = [view for view in voting if view.answered]
     silent = [view for view in voting if not view.answered]
@@ -223,32 +223,36 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
         # Enough members answer to form a quorum; they just have no leader (yet).
         findings.append((CRITICAL, f"no leader yet: election in progress, {len(answering)} of "
                                    f"{len(voting)} members answer ({needed} needed), none "
-                                   f"sees a leader; down: {down_text}"))
+                                   f"sees a leader; down: {down_text}", "quorum"))
     elif len(up) < needed:
         unreachable = ", ".join(f"{view.member.label} ({view.why_down})" for view in silent)
         findings.append((CRITICAL, f"quorum lost: {len(answering)} of {len(voting)} members "
                                    f"answer, {needed} needed"
                                    + (f"; unreachable: {unreachable}" if silent else
-                                      f"; down: {down_text}")))
+                                      f"; down: {down_text}"), "quorum"))
     elif not leaders:
         findings.append((CRITICAL, f"no leader: {len(up)} of {len(voting)} members answer "
-                                   "but none sees a leader"))
+                                   "but none sees a leader", "leader"))
     elif down:
         findings.append((WARNING, f"{len(up)} of {len(voting)} members healthy, quorum held "
                                   f"({needed} needed), leader {leader}; down: {down_text}; "
-                                  f"can lose {len(up) - needed} more"))
+                                  f"can lose {len(up) - needed} more", "quorum"))
     if len(leaders) > 1:
         seen = ", ".join(f"{view.member.label} sees {names.get(leader, leader)}"
                          for view in views if view.up and view.status
                          for leader in [view.status.leader] if leader)
         findings.append((args.state_leader_disagreement, f"members disagree on the leader: "
-                                                         f"{seen}"))
+                                                         f"{seen}", "leader"))
     if len(versions) > 1:
         skew = "; ".join(f"{version} ({', '.join(who)})" for version, who in versions.items())
-        findings.append((args.state_version_skew, f"members run different versions: {skew}"))
-    findings += [(alarm_state(alarm), alarm_text(alarm, names)) for alarm in alarms]
+        findings.append((args.state_version_skew, f"members run different versions: {skew}",
+                         "versions"))
+    findings += [(alarm_state(alarm), alarm_text(alarm, names),
+                  f"alarm_{alarm.alarm}_{names.get(alarm.member_id, alarm.member_id)}")
+                 for alarm in alarms]
     if alarm_error is not None:
-        findings.append((WARNING, f"could not list alarms: {error_text(alarm_error)}"))
+        findings.append((WARNING, f"could not list alarms: {error_text(alarm_error)}",
+                         "alarm_list"))
     learners = [view.member.label for view in views if view.member.is_learner]
     headline = (f"{len(up)} of {len(voting)} members healthy, leader {leader}, can lose "
                 f"{max(0, len(up) - needed)} more"
@@ -258,15 +262,15 @@ def judge_cluster(args: Values, target: str, views: list[MemberView], alarms: li
     # the healthy headline instead of replacing it.
     problems = [finding for finding in findings if finding[0] != OK]
     if not problems:
-        judged.add(OK, headline, name="cluster")
-    for index, (state, text) in enumerate(findings):
-        judged.add(state, text, name=f"finding_{index}")
+        judged.add(OK, headline, name="quorum")
+    for state, text, name in findings:
+        judged.add(state, text, name=name)
     ok = "; ".join(result.text for result in judged.results)
-    judged.measure("members", len(voting), min=0)
-    judged.measure("healthy", len(up), min=0, max=len(voting))
-    judged.measure("quorum", needed, min=0)
-    judged.measure("failures_tolerated", max(0, len(up) - needed), min=0)
-    judged.measure("alarms", len(alarms), min=0)
+    judged.record("members", len(voting), min=0)
+    judged.record("healthy", len(up), min=0, max=len(voting))
+    judged.record("quorum", needed, min=0)
+    judged.record("failures_tolerated", max(0, len(up) - needed), min=0)
+    judged.record("alarms", len(alarms), min=0)
 
     details = problem_lines(judged.results) + ([headline] if problems else [])
     for view in views:

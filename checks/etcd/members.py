@@ -62,10 +62,10 @@ def judge(args: Values, members: list[Member]) -> Findings:
                                       "would", name="voting")
     else:
         findings.add(OK, plural(count, "voting member"), name="voting")
-    findings.measure("members", len(members), min=0)
-    findings.measure("voting_members", count, min=0)
-    findings.measure("learners", len(learners), min=0)
-    findings.measure("failures_tolerated", tolerated(count), min=0)
+    findings.record("members", len(members), min=0)
+    findings.record("voting_members", count, min=0)
+    findings.record("learners", len(learners), min=0)
+    findings.record("failures_tolerated", tolerated(count), min=0)
     return findings
 
 

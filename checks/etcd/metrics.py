@@ -13,7 +13,7 @@ from healthprobes.checks.etcd.judging import error_state, error_text, short_name
 from healthprobes.checks.promql.options import judging_options
 from healthprobes.checks.runtime.numbers import parse_bytes
 from healthprobes.checks.runtime.options import APPEND, Command, Group, Option, UsageError, Values
-from healthprobes.checks.runtime.ranges import Range, parse_range
+from healthprobes.checks.runtime.ranges import Range, misordered, parse_range
 from healthprobes.checks.runtime.states import OK
 
 TYPE_CHECKING = False
@@ -157,6 +157,9 @@ def preset_queries(args: Values) -> list:
             parse_range(item.warning) if item.warning else None)
         critical = criticals[item.name] if item.name in criticals else (
             parse_range(item.critical) if item.critical else None)
+        problem = misordered(warning, critical)
+        if problem:
+            raise UsageError(f"{item.name}: {problem}")
         expr = item.expr.replace("{fragmentation_min}", str(args.fragmentation_min_bytes))
         queries.append(Query(expr, warning, critical, item.name, item.uom,
                              (OK, item.when_empty) if item.when_empty else None))

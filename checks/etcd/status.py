@@ -16,8 +16,8 @@ from healthprobes.checks.etcd.judging import (
     state_option,
 )
 from healthprobes.checks.runtime.numbers import format_number, parse_bytes
-from healthprobes.checks.runtime.options import Command, Group, Option, Values
-from healthprobes.checks.runtime.ranges import Range, parse_range
+from healthprobes.checks.runtime.options import Command, Group, Option, UsageError, Values
+from healthprobes.checks.runtime.ranges import Range, misordered, parse_range
 from healthprobes.checks.runtime.results import Findings, Report, problem_lines
 from healthprobes.checks.runtime.states import CRITICAL, OK
 
@@ -54,6 +54,16 @@ def command() -> Command:
         ]),
     ], description="Judge each member's /v3/maintenance/status (with --cluster: every "
                    "member's) and compare the members with each other.")
+
+
+def validate(args: Values) -> None:
+    for (warning, critical), names in (
+            ((args.db_warning, args.db_critical), "--db-warning/--db-critical"),
+            ((args.apply_lag_warning, args.apply_lag_critical),
+             "--apply-lag-warning/--apply-lag-critical")):
+        problem = misordered(warning, critical)
+        if problem:
+            raise UsageError(f"{names}: {problem}")
 
 
 def _range(flag: str, default: str, what: str) -> Option:
@@ -126,13 +136,13 @@ def judge(args: Values, sessions: list[EtcdSession], answers: list[object]) -> F
     for where, answer in good:
         suffix = f"_{where}" if several else ""
         status = answer.status
-        findings.measure(f"db_size{suffix}", status.db_size, "B", min=0, max=answer.quota)
+        findings.record(f"db_size{suffix}", status.db_size, "B", min=0, max=answer.quota)
         used = round(100.0 * status.db_size / answer.quota, 3)
         findings.measure(f"db_quota_used{suffix}", used, "%", args.db_warning, args.db_critical,
                          min=0, max=100,
                          text=f"db_quota_used{suffix} is {format_number(used)}% of the quota")
         if status.db_size_in_use is not None:
-            findings.measure(f"db_size_in_use{suffix}", status.db_size_in_use, "B", min=0)
+            findings.record(f"db_size_in_use{suffix}", status.db_size_in_use, "B", min=0)
             ratio = round(status.db_size_in_use / status.db_size, 4) if status.db_size else 1.0
             judged = status.db_size >= args.fragmentation_min_bytes
             findings.measure(f"db_in_use_ratio{suffix}", ratio,
@@ -141,7 +151,7 @@ def judge(args: Values, sessions: list[EtcdSession], answers: list[object]) -> F
                          args.apply_lag_critical, min=0)
         for name, value in (("raft_term", status.raft_term), ("raft_index", status.raft_index),
                             ("revision", status.revision)):
-            findings.measure(f"{name}{suffix}", value, min=0)
+            findings.record(f"{name}{suffix}", value, min=0)
     if several and good:
         findings.add(*agreement("cluster ID", CRITICAL,
                                 _group(good, lambda status: status.cluster_id)), name="cluster")

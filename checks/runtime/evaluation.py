@@ -26,6 +26,14 @@ def parse_arguments(program: CheckProgram, argv: list[str]) -> Values:
     args = program.parser.parse(argv)
     if program.validate is not None:
         program.validate(args)
+    warning, critical = getattr(args, "warning", None), getattr(args, "critical", None)
+    if hasattr(warning, "invert") and hasattr(critical, "invert"):  # two Ranges
+        from healthprobes.checks.runtime.options import UsageError
+        from healthprobes.checks.runtime.ranges import misordered
+
+        problem = misordered(warning, critical)
+        if problem:
+            raise UsageError(f"-w/-c: {problem}")
     return args
 
 
@@ -37,15 +45,28 @@ def state_for(error: ProbeError, timeout_state: int) -> int:
     return timeout_state if error.is_unreachable else CRITICAL
 
 
-def usage_report(program: CheckProgram, error: UsageError) -> Report:
-    return single_result(program.name, "", UNKNOWN, f"invalid arguments: {error}",
-                         [f"Usage: {program.prog} [options]; see '{program.prog} --help'."])
+def failed(report: Report, why: str) -> Report:
+    report.failure = why
+    return report
+
+
+def usage_report(program: CheckProgram, error: UsageError, command: str = "") -> Report:
+    usage = f"{program.prog} {command or 'COMMAND' if program.parser.commands else ''}".rstrip()
+    return failed(single_result(program.name, "", UNKNOWN, f"invalid arguments: {error}",
+                                [f"Usage: {usage} [options]; see '{usage} --help'."]), "usage")
 
 
 def timeout_report(program: CheckProgram, args: Values, target: str) -> Report:
     """What a run that is still going at its deadline reports."""
     text = f"{target}: no result within {args.timeout:g}s (the check's -t timeout)"
-    return single_result(program.name, target, args.timeout_state, text)
+    return failed(single_result(report_name(program, args), target, args.timeout_state, text),
+                  "timeout")
+
+
+def report_name(program: CheckProgram, args: Values) -> str:
+    """The name on the status line: the check, and the subcommand when it has them
+    (ETCD_MEMBERS), also when the run failed before judging anything."""
+    return f"{program.name}_{args.command}" if args.command else program.name
 
 
 def evaluate(program: CheckProgram, args: Values, deadline: Deadline) -> Report:
@@ -54,16 +75,18 @@ def evaluate(program: CheckProgram, args: Values, deadline: Deadline) -> Report:
     try:
         report = program.run(args, deadline)
     except ProbeError as error:
-        report = single_result(program.name, program.target(args),
-                               state_for(error, args.timeout_state), str(error))
+        report = failed(single_result(report_name(program, args), program.target(args),
+                                      state_for(error, args.timeout_state), str(error)),
+                        "probe")
     except Exception as error:
         details = []
         if args.verbose >= 3:
             import traceback
 
             details = traceback.format_exc().splitlines()
-        report = single_result(program.name, program.target(args), UNKNOWN,
-                               f"internal error: {type(error).__name__}: {error}", details)
+        report = failed(single_result(report_name(program, args), program.target(args),
+                                      UNKNOWN, f"internal error: {type(error).__name__}: "
+                                      f"{error}", details), "internal")
     secrets = getattr(args, "secrets", None)
     if secrets:
         from healthprobes.checks.runtime.secrets import scrub_report

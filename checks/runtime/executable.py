@@ -18,6 +18,7 @@ import sys
 
 from healthprobes.checks.runtime.evaluation import (
     evaluate,
+    failed,
     parse_arguments,
     timeout_report,
     usage_report,
@@ -53,8 +54,28 @@ def exit_code(state: int, fmt: str, probe: bool) -> int:
     return state
 
 
-def outcome(report: Report, fmt: str, probe: bool) -> Outcome:
-    return Outcome(exit_code(report.state, fmt, probe), render(report, fmt, probe))
+def outcome(report: Report, fmt: str, probe: bool, codes: str = "nagios") -> Outcome:
+    """The text and exit code; ``codes`` names another tool's exit codes a check offers
+    (check_grpc_health --exit-codes grpc-health-probe) for scripts written against it."""
+    code = exit_code(report.state, fmt, probe)
+    if codes != "nagios" and fmt not in COLLECTOR_FORMATS:
+        code = report.exit_codes.get(codes, FAILED_RUN_CODES.get(report.failure, code))
+    return Outcome(code, render(report, fmt, probe))
+
+
+# What another tool's exit codes say when the run itself failed, whatever the tool: its
+# usage error is 1 (grpc-health-probe, and most Go tools), a target that could not be
+# asked 2 (grpc-health-probe's "connection failed").
+FAILED_RUN_CODES = {"usage": 1, "probe": 2, "timeout": 2, "internal": 2}
+
+
+def sniff_exit_codes(argv: list[str]) -> str:
+    for index, arg in enumerate(argv):
+        if arg in ("--exit-codes", "-exit-codes") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(("--exit-codes=", "-exit-codes=")):
+            return arg.split("=", 1)[1]
+    return "nagios"
 
 
 def process_age() -> float:
@@ -96,15 +117,24 @@ def sniff_output_mode(argv: list[str]) -> tuple[str, bool]:
 def execute(program: CheckProgram, argv: list[str],
             on_parsed: Callable[[Values, str], None] | None = None) -> Outcome:
     """Parse, run and render; never raises for anything a user or target can cause."""
+    fmt, probe = sniff_output_mode(argv)
     try:
         args = parse_arguments(program, argv)
     except UsageError as error:
-        fmt, probe = sniff_output_mode(argv)
-        return outcome(usage_report(program, error), fmt, probe)
+        command = next((arg for arg in argv if arg in program.parser.commands), "")
+        return outcome(usage_report(program, error, command), fmt, probe,
+                       sniff_exit_codes(argv))
+    except HelpRequested:
+        raise
+    except Exception as error:  # our own bug while reading options: one line, no traceback
+        report = failed(single_result(program.name, "", UNKNOWN, f"internal error while "
+                                      f"reading the options: {type(error).__name__}: {error}"),
+                        "internal")
+        return outcome(report, fmt, probe, sniff_exit_codes(argv))
     if on_parsed is not None:
         on_parsed(args, program.target(args))
     report = evaluate(program, args, probe_budget(args.timeout))
-    return outcome(report, args.format, args.probe)
+    return outcome(report, args.format, args.probe, getattr(args, "exit_codes", "nagios"))
 
 
 class _Emitter:
@@ -179,7 +209,7 @@ class _Watchdog:
             result = outcome(report, self.fmt, self.probe)
         else:
             result = outcome(timeout_report(self.program, args, self.target), args.format,
-                             args.probe)
+                             args.probe, getattr(args, "exit_codes", "nagios"))
         self.emitter.emit_and_exit(result, wait=False)
 
 

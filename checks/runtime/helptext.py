@@ -52,7 +52,7 @@ def render_help(parser: Parser, command: Command | None) -> str:
     for group in groups:
         lines += ["", f"{group.title}:"]
         for option in group.options:
-            if not option.help:
+            if not option.help or option.action == "unsupported":
                 continue  # undocumented spellings, kept for compatibility
             spelled = _spelling(option)
             body = textwrap.wrap(_describe(option), width - 28) or [""]

@@ -29,6 +29,7 @@ class HelpRequested(Exception):
 
 
 FLAG, COUNT, VALUE, APPEND, HELP, VERSION = "flag", "count", "value", "append", "help", "version"
+UNSUPPORTED = "unsupported"  # a flag another tool has and we do not: its help says why
 
 
 class Option:
@@ -167,22 +168,31 @@ class Parser:
                     continue
                 raise UsageError(f"unexpected argument {token!r}")
             name, equals, attached = token.partition("=")
+            typed = name  # messages name the flag as it was typed
             option = lookup.get(name)
             if option is None and not token.startswith("--") and len(token) > 2:
                 # A short option with its value attached (-w10) or a cluster (-vvv).
-                option, name, attached, equals = lookup.get(token[:2]), token[:2], token[2:], "x"
+                short = lookup.get(token[:2])
+                if short is not None:
+                    option, name, attached, equals = short, token[:2], token[2:], "x"
                 if option is not None and not option.takes_value:
                     if option.action != COUNT or attached.strip("v"):
-                        raise UsageError(f"unknown option {token!r}{self._hint(token, options)}")
+                        raise UsageError(f"unknown option {typed!r}{self._hint(typed, options)}")
                     given[option.dest] = int(given.get(option.dest, 0)) + len(token) - 1
                     continue
             if option is None:
-                raise UsageError(f"unknown option {name!r}{self._hint(name, options)}")
+                raise UsageError(f"unknown option {typed!r}{self._hint(typed, options)}")
             if option.action == HELP:
                 raise HelpRequested(self.help(command))
             if option.action == VERSION:
                 raise HelpRequested(f"{self.prog} (healthprobes) {self.version}\n")
+            if option.action == UNSUPPORTED:
+                raise UsageError(f"{typed}: {option.help}")
             if not option.takes_value:
+                if equals and option.action == FLAG:
+                    # Go's flag package: -tls=true, -gzip=false (grpc-health-probe manifests).
+                    given[option.dest] = _go_bool(attached, typed)
+                    continue
                 if equals:
                     raise UsageError(f"{name} takes no value")
                 given[option.dest] = (int(given.get(option.dest, 0)) + 1
@@ -254,6 +264,15 @@ class Parser:
 
 def _lookup(options: list[Option]) -> dict[str, Option]:
     return {flag: option for option in options for flag in (*option.flags, *option.aliases)}
+
+
+def _go_bool(text: str, flag: str) -> bool:
+    """The spellings Go's strconv.ParseBool takes, as grpc-health-probe reads -tls=..."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise UsageError(f"{flag}={text}: write true or false")
 
 
 _TRUE = ("1", "true", "yes", "on")

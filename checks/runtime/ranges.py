@@ -89,7 +89,12 @@ def _number(atom: str, default: float) -> float:
     try:
         value = float(atom)
     except ValueError:
-        raise ValueProblem(f"{atom!r} is no number") from None
+        from healthprobes.checks.runtime.numbers import scaled_bytes
+
+        try:  # a byte threshold: 100MiB, 2Gi, 8GB
+            value = scaled_bytes(atom)
+        except ValueError:
+            raise ValueProblem(f"{atom!r} is no number") from None
     if value != value:
         raise ValueProblem("NaN is no threshold")
     if value in (INF, -INF):  # 'inf' or a number past the largest float ('1e400')
@@ -108,3 +113,19 @@ def parse_range(text: str) -> Range | None:
     except ValueProblem as problem:
         raise ValueProblem(f"invalid range {text!r} ({problem}); write e.g. 10, 10:, ~:10, "
                            "10:20 or @10:20") from None
+
+
+def misordered(warning: Range | None, critical: Range | None) -> str:
+    """Why a warning range can never be seen beside its critical one ("" if it can): an
+    upper limit above the critical limit (-w 90 -c 80), or a lower limit below it."""
+    if warning is None or critical is None or warning.invert or critical.invert:
+        return ""
+    upper = warning.end != INF and critical.end != INF and warning.start == critical.start
+    if upper and warning.end > critical.end:
+        return (f"the warning limit {warning} is above the critical one {critical}: the "
+                "warning would never show; swap them?")
+    lower = warning.end == critical.end == INF
+    if lower and warning.start < critical.start:
+        return (f"the warning limit {warning} is below the critical one {critical}: the "
+                "warning would never show; swap them?")
+    return ""

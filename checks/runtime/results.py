@@ -63,10 +63,16 @@ class Result:
 class Report:
     """Everything a run found, ready to be printed in any format."""
 
-    __slots__ = ("check", "details", "perfdata", "results", "summary", "target")
+    __slots__ = ("check", "details", "exit_codes", "failure", "perfdata", "results", "summary",
+                 "target")
 
     def __init__(self, check: str, target: str, results: list[Result], summary: str,
                  details: list[str] | None = None, perfdata: list[Perf] | None = None) -> None:
+        # Why the run itself failed, if it did: "usage", "probe" (the target could not be
+        # asked), "timeout" (no result by -t) or "internal"; "" for a judged run.
+        self.failure = ""
+        # Exit codes in another tool's terms, where the check offers them: {"tool": code}.
+        self.exit_codes: dict[str, int] = {}
         self.check, self.target, self.results = check, clip(target, TEXT_LIMIT), results
         self.summary = clip(summary, SUMMARY_LIMIT)
         self.details = [clip(line, TEXT_LIMIT) for line in details or []]
@@ -107,6 +113,12 @@ class Findings:
         result = Result(state, text, name)
         self.results.append(result)
         return result
+
+    def record(self, name: str, value: float, uom: str = "", min: float | None = None,
+               max: float | None = None) -> None:
+        """A number nothing judges (a count, a size, a time): performance data only, not
+        an item of its own beside the findings."""
+        self.perfdata.append(Perf(name, value, uom, None, None, min, max))
 
     def measure(self, name: str, value: float, uom: str = "", warning: Range | None = None,
                 critical: Range | None = None, min: float | None = None,
