@@ -96,4 +96,7 @@ def test_help_lists_every_documented_option():
         parser().parse(["health", "-h"])
     text = str(sub.value)
     assert "--exclude EXCLUDE" in text and "env TEST_ENDPOINTS" in text
+    # Every page with a range option says in one place how ranges read.
+    assert "RANGE is a Nagios range" in " ".join(text.split())
+    assert "@10:20 (inside 10..20)" in " ".join(text.split())
     assert "-endpoints" not in text.replace("--endpoints", "")  # aliases stay quiet

@@ -33,6 +33,11 @@ def _describe(option: Option) -> str:
     return text
 
 
+RANGES = ("RANGE is a Nagios range; a value alerts when it lies outside it: 10 (outside "
+          "0..10), 10: (below 10), ~:10 (above 10), 10:20 (outside 10..20), @10:20 (inside "
+          "10..20); byte units work (100MiB, 2Gi); an empty RANGE means no threshold.")
+
+
 def render_help(parser: Parser, command: Command | None) -> str:
     width = max(60, min(100, _columns()))
     lines: list[str] = []
@@ -61,6 +66,8 @@ def render_help(parser: Parser, command: Command | None) -> str:
             else:
                 lines += [f"  {spelled}", f"  {'':<24}  {body[0]}"]
             lines += [f"  {'':<24}  {line}" for line in body[1:]]
+    if any("RANGE" in option.metavar for group in groups for option in group.options):
+        lines += ["", *textwrap.wrap(RANGES, width)]
     epilog = command.epilog if command else parser.epilog
     if epilog:
         lines += ["", epilog.rstrip()]
