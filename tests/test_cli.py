@@ -29,7 +29,7 @@ def parser():
         Option("--probe", action=FLAG, env="TEST_PROBE", help="probe mode"),
     ])
     health = Command("health", "ask /health", [Group("health", [
-        Option("-w", "--warning", convert=parse_range, help="warn"),
+        Option("-w", "--warning", convert=parse_range, metavar="RANGE", help="warn"),
         Option("--exclude", action=APPEND, help="alarm to ignore"),
     ])])
     return Parser("check_x", "a test", [common], [health], version="1.0")
