@@ -39,6 +39,17 @@ def run_command(name: str, *args: str, env: dict[str, str] | None = None,
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
+def until(check, condition, seconds: float = 10.0):
+    """Run a check until its result meets the condition (raft needs a moment to notice a
+    fault); the last result either way."""
+    end = time.monotonic() + seconds
+    while True:
+        result = check()
+        if condition(result) or time.monotonic() > end:
+            return result
+        time.sleep(0.2)
+
+
 @dataclass
 class Certificates:
     ca: Path

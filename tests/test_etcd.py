@@ -6,12 +6,11 @@ broken servers (see test_etcd_bad_input.py).
 """
 
 import json
-import time
 
 import pytest
 
 from servers.etcd_cluster import EtcdCluster, etcd_binaries
-from tests.conftest import run_command
+from tests.conftest import run_command, until
 
 BINARIES = etcd_binaries()
 VERSIONS = sorted(BINARIES)
@@ -44,16 +43,6 @@ def doomed_trio():
     """A three-member cluster a test may break."""
     with EtcdCluster(BINARIES[VERSIONS[-1]], 3) as cluster:
         yield cluster
-
-
-def until(check, condition, seconds=10.0):
-    """Run a check until its result meets the condition (raft needs a moment to notice)."""
-    end = time.monotonic() + seconds
-    while True:
-        result = check()
-        if condition(result) or time.monotonic() > end:
-            return result
-        time.sleep(0.2)
 
 
 # --- a single member, every subcommand -------------------------------------------------

