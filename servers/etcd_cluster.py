@@ -229,6 +229,15 @@ class EtcdCluster:
                            "value": base64.b64encode(value).decode()}).encode()
         return self._open(member or self.members[0], "/v3/kv/put", body, timeout=5)
 
+    def fill_until_nospace(self, writes: int = 300) -> None:
+        """Write 32 KiB values until etcd refuses with a real NOSPACE alarm (start the
+        cluster with a small --quota-backend-bytes); RuntimeError if it never does."""
+        for index in range(writes):
+            answer = self.put(f"fill/{index}", b"x" * 32 * 1024)
+            if "database space exceeded" in json.dumps(answer):
+                return
+        raise RuntimeError(f"no NOSPACE alarm after {writes} writes")
+
     def stop(self) -> None:
         for member in self.members:
             member.kill()

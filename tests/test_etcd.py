@@ -247,12 +247,7 @@ def full():
     """A member with a tiny quota, written to until etcd raises a real NOSPACE alarm."""
     with EtcdCluster(BINARIES[VERSIONS[-1]], 1,
                      extra_args=["--quota-backend-bytes", str(256 * 1024)]) as cluster:
-        for index in range(200):
-            answer = cluster.put(f"fill/{index}", b"x" * 32 * 1024)
-            if "database space exceeded" in json.dumps(answer):
-                break
-        else:
-            pytest.fail("no NOSPACE alarm after 200 writes")
+        cluster.fill_until_nospace()
         yield cluster
 
 
