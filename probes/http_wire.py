@@ -40,7 +40,7 @@ MESSAGE_TEXT_LIMIT = 200  # characters of server text quoted in a message
 
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789"
                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
+_HEX_BYTES = b"0123456789abcdefABCDEF"
 _DIGITS = frozenset(b"0123456789")
 _FORBIDDEN_IN_VALUE = (b"\x00", b"\r", b"\n")
 _CONTROL = frozenset(range(0x20)) - {0x09} | {0x7F}  # CTLs but HTAB, which text may hold
@@ -83,10 +83,8 @@ def parse_status_line(line: bytes) -> tuple[int, int, str] | None:
     status = int(code)
     if not 100 <= status <= 599:
         raise Malformed(f"the status {status} is outside 100..599")
-    reason = rest[1:]
-    if _has_control(reason):
-        raise Malformed(f"a control character in the status line {quoted(line)}")
-    return int(minor), status, server_text(reason)
+    # The reason phrase is only ever quoted: control characters are blanked, not refused.
+    return int(minor), status, server_text(rest[1:])
 
 
 def parse_field_line(line: bytes) -> tuple[str, str]:
@@ -123,9 +121,10 @@ def chunk_size(line: bytes) -> int:
     """The size of the chunk a chunk-size line announces (RFC 9112 7.1)."""
     size, _, extensions = line.partition(b";")
     size = size.rstrip(b" \t")  # BWS before the extensions; h11 takes OWS at the end too
-    if not size or len(size) > MAX_CHUNK_SIZE_DIGITS or not all(byte in _HEX for byte in size):
+    # strip() with the hex digits leaves something exactly when a non-hex byte is there.
+    if not size or len(size) > MAX_CHUNK_SIZE_DIGITS or size.strip(_HEX_BYTES):
         raise Malformed(f"the chunk size {quoted(size or line)} is not a hexadecimal number")
-    if _has_control(extensions):
+    if extensions and _has_control(extensions):
         raise Malformed(f"a control character in a chunk extension {quoted(line)}")
     return int(size, 16)
 

@@ -161,7 +161,10 @@ def raw_http_server(respond: Respond, host: str = "127.0.0.1") -> Iterator[RawHt
         server.stop()
 
 
-def endless(piece: bytes) -> Iterator[bytes]:
-    """The same piece again and again: a body that never ends."""
+def endless(piece: bytes, first: bytes = b"") -> Iterator[bytes]:
+    """``first`` (a head, say), then the same piece again and again: a body that never
+    ends."""
+    if first:
+        yield first
     while True:
         yield piece
