@@ -202,8 +202,13 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
             authority, "", "")
         if ":" in host:
             raise ValueError(f"{text!r}: write an IPv6 address in brackets, [addr]:port")
-    if not host or " " in host:
-        raise ValueError(f"{text!r}: no host" if not host else f"{text!r}: a space in the host")
+    if not host:
+        raise ValueError(f"{text!r}: no host")
+    if authority.startswith("["):
+        if not _is_ip_literal(host.partition("%")[0]) or ":" not in host:
+            raise ValueError(f"{text!r}: [{host}] is not an IPv6 address")
+    else:
+        host = _host_name(text, host)
     if not port_text:
         port = 443 if scheme == "https" else 80
     elif port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536:
@@ -214,6 +219,24 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
     return Url(scheme, host, port, path.rstrip("/"), rest, _requote(query), path)
 
 
+def _host_name(text: str, host: str) -> str:
+    """A host name as getaddrinfo and the Host header take it: ASCII (IDNA for others),
+    labels of 1 to 63 characters (RFC 1035 2.3.4), checked here rather than found
+    out as a failed lookup."""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{text!r}: {host!r} is not a valid host name") from None
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        raise ValueError(f"{text!r}: not a valid host name (at most 63 characters between "
+                         "dots, 253 in all)")
+    if " " in host:
+        raise ValueError(f"{text!r}: a space in the host")
+    return host
+
+
 class Response:
     __slots__ = ("body", "headers", "reason", "status")
 
@@ -222,7 +245,8 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+        """The media type, lower case; printable and capped, as messages quote it."""
+        return server_text(self.headers.get("content-type", "").split(";")[0].lower(), 100)
 
     def header_text(self, name: str, default: str = "") -> str:
         """A header's value fit to quote in a message: printable and capped."""
@@ -272,7 +296,7 @@ def resolve(url: Url, deadline: Deadline) -> list[tuple]:
     def lookup() -> None:
         try:
             answer.append(_socket.getaddrinfo(url.host, url.port, 0, _socket.SOCK_STREAM))
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA cannot encode
             answer.append(error)
         finally:
             done.release()
@@ -281,7 +305,7 @@ def resolve(url: Url, deadline: Deadline) -> list[tuple]:
     if not done.acquire(True, max(0.001, deadline.remaining())):
         raise ProbeError(url.text, f"no answer resolving {url.host!r} in time",
                          ProbeError.TIMEOUT)
-    if isinstance(answer[0], OSError):
+    if isinstance(answer[0], Exception):
         reason = answer[0].args[-1] if answer[0].args else answer[0]
         raise ProbeError(url.text, f"cannot resolve {url.host!r} ({reason})")
     return [(family, address) for family, _, _, _, address in answer[0]]

@@ -180,9 +180,11 @@ def body_framing(head: Head, method: str) -> tuple[str, int]:
         return CHUNKED, 0
     if head.lengths:
         for value in head.lengths:
-            if not value or len(value) > 19 or not all(byte in _DIGITS for byte in
-                                                        value.encode("latin-1")):
-                raise Malformed(f"the Content-Length {server_text(value)!r} is not a number")
+            if not value or not all(byte in _DIGITS for byte in value.encode("latin-1")):
+                raise Malformed(f"the Content-Length {server_text(value, 60)!r} is not a "
+                                "number")
+            if len(value.lstrip("0")) > 18:  # int() of 5000 digits would raise, too
+                raise Malformed(f"a Content-Length of {len(value)} digits")
         if len({int(value) for value in head.lengths}) > 1:
             shown = server_text(", ".join(head.lengths), 60)
             raise Malformed(f"Content-Length values that differ ({shown})")

@@ -284,6 +284,32 @@ def test_a_crlf_in_exclude_is_refused_before_anything_is_sent():
     assert_well_behaved(run, 3, "invalid arguments: a control character in the query", 3)
 
 
+@pytest.mark.parametrize(("route", "body", "message"), [
+    ("/health", json.dumps({"health": "false", "reason": "\x1b[2J" + "R" * 50000}),
+     "is unhealthy (/health): [2JRRRR"),
+    ("/v3/maintenance/status", json.dumps({"error": "E" * 50000, "code": 2,
+                                           "message": "\x07" + "M" * 50000}),
+     "etcd said: MMMM"),
+])
+def test_text_from_an_etcd_answer_is_capped(route, body, message):
+    status = b"200 OK" if route == "/health" else b"500 Internal Server Error"
+    answer = (b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % (status, len(body))) + body.encode()
+    command = "health" if route == "/health" else "status"
+    with raw_http_server(by_path({route: answer})) as server:
+        run = measured("check_etcd", command, "--endpoints", server.url, "-t", "3")
+    assert_well_behaved(run, 2, message, 3)
+    assert len(run.first_line) < 600 and "\x1b" not in run.out and "\x07" not in run.out
+
+
+@pytest.mark.parametrize(("program", "option"), [("check_etcd", "--endpoints"),
+                                                 ("check_metrics", "--url")])
+def test_a_host_label_over_63_characters_is_a_usage_error(program, option):
+    command = ["health"] if program == "check_etcd" else ["--expr", "g"]
+    run = measured(program, *command, option, f"http://{'a' * 64}.test:2379", "-t", "3")
+    assert_well_behaved(run, 3, "not a valid host name (at most 63 characters between dots", 3)
+
+
 @pytest.mark.parametrize("endpoint", ["http://127.0.0.1:2381/metrics", "http://h:2379/?x=1"])
 def test_an_endpoint_with_a_path_is_refused(endpoint):
     run = measured("check_etcd", "status", "--endpoints", endpoint)
@@ -459,6 +485,21 @@ def test_a_scoped_address_is_reached_and_its_zone_stays_home():
 def test_control_characters_in_a_url_are_refused(text):
     with pytest.raises(ValueError, match="a control character in the URL"):
         parse_url(text)
+
+
+def test_host_names_are_checked_and_idna_encoded():
+    assert parse_url("http://bücher.test:1/x").host == "xn--bcher-kva.test"
+    for bad in ["http://[not-v6]:1", "http://a..b:1", f"http://{'b' * 254}:1", "http://\udcff:1"]:
+        with pytest.raises(ValueError):
+            parse_url(bad)
+
+
+def test_a_content_length_of_many_digits_is_refused_not_a_crash():
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
+    with raw_http_server(in_order(answer)) as server:
+        connection = Connection(parse_url(server.url), Deadline(3))
+        with pytest.raises(ProbeError, match="a Content-Length of 5000 digits"):
+            connection.request("GET", "/")
 
 
 def test_query_values_are_percent_encoded_as_utf8():
