@@ -353,6 +353,17 @@ def test_one_body_type_for_every_framing(reply):
     assert type(response.body) is bytes and response.body
 
 
+@pytest.mark.parametrize("sent", [5, 2 * MIB], ids=["small", "large"])
+def test_a_sized_body_cut_short_says_how_much_came(sent):
+    announced = sent + MIB
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % announced + b"x" * sent
+    with raw_http_server(in_order(Reply(answer, close=True))) as server:
+        connection = Connection(parse_url(server.url), Deadline(5), max_body=8 * MIB)
+        with pytest.raises(ProbeError, match=f"the answer ended after {sent} of {announced} "
+                                             "bytes"):
+            connection.request("GET", "/")
+
+
 @pytest.mark.parametrize("bad", [
     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX\r\n0\r\n\r\n",

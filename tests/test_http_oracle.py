@@ -128,6 +128,7 @@ CORPUS = [
     Case("keep-alive: 100 continue before each", [CONTINUE + sized(b"one"),
                                                   CONTINUE + sized(b"two")]),
     Case("keep-alive: 204 then 200", [answer(b"HTTP/1.1 204 No Content"), sized(b"after")]),
+    Case("keep-alive: 2 MiB, then a small answer", [sized(LARGE), sized(b"small")]),
     Case("connection: close after a sized answer", [closing(sized(b"bye",
                                                                   b"Connection: close"))]),
 
