@@ -426,7 +426,11 @@ def hanging_listener() -> list[socket.socket]:
         filler.connect_ex(listener.getsockname())
         fillers.append(filler)
     time.sleep(0.05)
-    return [listener, *fillers]
+    probe = socket.socket()
+    probe.settimeout(0.2)
+    with pytest.raises(TimeoutError):  # the premise: this port really is silent now
+        probe.connect(listener.getsockname())
+    return [listener, probe, *fillers]
 
 
 def test_other_addresses_are_tried_after_a_connect_timeout(monkeypatch):
