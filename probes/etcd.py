@@ -13,7 +13,8 @@ import _thread
 import time
 
 from healthprobes.probes.errors import ProbeError
-from healthprobes.probes.http import Connection, Response, Url
+from healthprobes.probes.http import Connection, Response, Url, query_string
+from healthprobes.probes.http_wire import server_text
 from healthprobes.probes.json_answer import JsonError, loads
 
 try:  # json's own C string encoder, without importing json
@@ -210,7 +211,7 @@ class EtcdSession:
                                   answer.reason) else answer.reason)
 
     def _health(self, path: str, query: list[tuple[str, str]] | None) -> HealthAnswer:
-        full = path + _query(query or [])
+        full = path + query_string(query or [])
         started = time.monotonic()
         response = self._request("GET", full)
         seconds = time.monotonic() - started
@@ -229,7 +230,7 @@ class EtcdSession:
                              f"{', ' + response.content_type if response.content_type else ''}"
                              f": {response.snippet()})", ProbeError.PROTOCOL)
         healthy = str(document.get("health")).lower() == "true" and response.status == 200
-        reason = str(document.get("reason") or "")
+        reason = server_text(str(document.get("reason") or ""))
         return HealthAnswer(self.target, path, response.status, healthy, reason, seconds)
 
     def _health_text(self, path: str, response: Response, seconds: float) -> HealthAnswer:
@@ -248,14 +249,14 @@ class EtcdSession:
             raise ProbeError(self.target, f"not an etcd {path.split('?')[0]} answer (HTTP "
                              f"{response.status}: {response.snippet()})", ProbeError.PROTOCOL)
         failed = [f"{name} {detail}".strip() for name, passed, detail in checks if not passed]
-        reason = "; ".join(failed) if failed else ("" if response.status == 200 else
-                                                   " ".join(text.split())[:200])
+        reason = server_text("; ".join(failed) if failed else (
+            "" if response.status == 200 else text))
         return HealthAnswer(self.target, path, response.status, response.status == 200, reason,
                             seconds, checks)
 
     def _refuse_redirect(self, response: Response) -> None:
         if 300 <= response.status < 400:
-            where = response.headers.get("location", "nowhere said")
+            where = response.header_text("location", "nowhere said")
             raise ProbeError(self.target, f"redirected (HTTP {response.status}) to {where}; "
                              "etcd does not redirect: is this the etcd client URL?",
                              ProbeError.PROTOCOL)
@@ -306,8 +307,8 @@ class EtcdSession:
             raise ProbeError(self.target, f"not an etcd gateway answer (HTTP {response.status}"
                              f": {response.snippet()})", ProbeError.PROTOCOL)
         if response.status != 200 or ("error" in document and "header" not in document):
-            message = str(document.get("message") or document.get("error") or
-                          f"HTTP {response.status}")
+            message = server_text(str(document.get("message") or document.get("error") or
+                                      f"HTTP {response.status}"))
             code = document.get("code")
             if response.status == 404 and not isinstance(code, int):
                 raise ProbeError(self.target, f"no etcd v3 gateway here (HTTP 404 for /v3{path}"
@@ -390,12 +391,6 @@ def _transient(text: str) -> bool:
     from healthprobes.probes.etcd_raft import is_transient
 
     return is_transient(text)
-
-
-def _query(pairs: list[tuple[str, str]]) -> str:
-    if not pairs:
-        return ""
-    return "?" + "&".join(f"{key}={value}" if value else key for key, value in pairs)
 
 
 def _json_body(body: dict) -> bytes:

@@ -57,7 +57,8 @@ class Exposition:
 def fetch(url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
           headers: dict[str, str] | None = None, max_bytes: int = 64 << 20,
           client_cert: bool = False) -> bytes:
-    """The endpoint's body, decompressed; never more than ``max_bytes`` either way."""
+    """The endpoint's body, gzip-decoded by the client; never more than ``max_bytes``
+    either way (see :mod:`healthprobes.probes.content_coding`)."""
     from healthprobes.probes.http import Connection
 
     connection = Connection(url, deadline, tls, max_body=max_bytes, client_cert=client_cert)
@@ -71,34 +72,15 @@ def fetch(url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
                          "see --bearer-token-file, --user and --cert", ProbeError.PROTOCOL)
     if 300 <= response.status < 400:
         raise ProbeError(url.text, f"redirected (HTTP {response.status}) to "
-                         f"{response.headers.get('location', '?')}; give that URL instead",
+                         f"{response.header_text('location', '?')}; give that URL instead",
                          ProbeError.PROTOCOL)
     if response.status != 200:
         raise ProbeError(url.text, f"HTTP {response.status} {response.reason} "
                          f"{response.snippet()}", ProbeError.PROTOCOL)
-    body = response.body
-    if response.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(url, body, max_bytes)
     if response.content_type in ("text/html", "application/json"):
         raise ProbeError(url.text, f"not a Prometheus exposition ({response.content_type}: "
                          f"{response.snippet()})", ProbeError.PROTOCOL)
-    return body
-
-
-def _gunzip(url: Url, data: bytes, max_bytes: int) -> bytes:
-    import zlib
-
-    decoder = zlib.decompressobj(wbits=31)
-    try:
-        # max_length bounds what a small "gzip bomb" may unfold into.
-        body = decoder.decompress(data, max_bytes + 1)
-    except zlib.error as error:
-        raise ProbeError(url.text, f"the gzip answer is corrupt ({error})",
-                         ProbeError.PROTOCOL) from None
-    if len(body) > max_bytes:
-        raise ProbeError(url.text, f"answer too large (more than {max_bytes} bytes after "
-                         "gzip decoding)", ProbeError.PROTOCOL)
-    return body
+    return response.body
 
 
 def parse(body: bytes, names: set[str] | None, target: str = "") -> Exposition:

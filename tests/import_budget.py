@@ -78,6 +78,10 @@ RANGES = {"healthprobes.checks.runtime.ranges": Allowed(147, "Nagios threshold r
                                                         "(-w/-c)")}
 HTTP = {
     "healthprobes.probes.http": Allowed(498, "the HTTP/1.1 client on _socket"),
+    "healthprobes.probes.http_url": Allowed(190, "what the client sends: URLs, percent-"
+                                            "encoding, request headers"),
+    "healthprobes.probes.http_wire": Allowed(140, "RFC 9112's rules for what comes back "
+                                             "(framing, lines, chunks)"),
     "_socket": Allowed(513, "the C socket module: socket.py would add enum and selectors"),
 }
 
@@ -295,6 +299,8 @@ METRICS = RUNTIME | RANGES | HTTP | {
     "math": Allowed(167, "the evaluator: NaN, infinities, fsum"),
     "itertools": Allowed(70, "functions.py: itertools.pairwise"),
     "zlib": Allowed(359, "exposition.py: the scrape asks for gzip and etcd answers with it"),
+    "healthprobes.probes.content_coding": Allowed(190, "gzip and deflate bodies decoded "
+                                                  "within max-bytes, every gzip member"),
 }
 
 # Per executable path. Keys are how the test names its cases.

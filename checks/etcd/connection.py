@@ -69,16 +69,23 @@ def validate_connection(args: Values) -> None:
     if bool(args.cert) != bool(args.key):
         raise UsageError("--cert and --key go together")
     uses_tls = bool(args.cacert or args.cert or args.insecure_skip_tls_verify)
-    texts = [part.strip() for value in (args.endpoints or [DEFAULT_ENDPOINT])
-             for part in value.split(",") if part.strip()]
+    values = args.endpoints or [DEFAULT_ENDPOINT]  # control characters: refused on reading
+    texts = [part.strip(" ") for value in values for part in value.split(",") if part.strip(" ")]
     if not texts:
         raise UsageError("--endpoints is empty")
     urls = []
     for text in texts:
         try:
-            urls.append(parse_url(text, "https" if uses_tls else "http"))
+            url = parse_url(text, "https" if uses_tls else "http")
         except ValueError as error:
             raise UsageError(f"--endpoints: {error}") from None
+        # check_etcd puts its own paths (/health, /v3/..., /metrics) after the endpoint:
+        # a path given here would be asked as /metrics/metrics, so it is refused.
+        if url.path not in ("", "/") or url.query:
+            raise UsageError(f"--endpoints: {text!r}: give the client URL without a path "
+                             f"(scheme://host:port); check_etcd asks /health, /v3/... and "
+                             f"/metrics itself")
+        urls.append(url)
     args.urls = list({str(url): url for url in urls}.values())
     args.credentials = _credentials(args)
 
