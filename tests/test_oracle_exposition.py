@@ -276,6 +276,21 @@ def test_counter_without_total_keeps_its_exposed_name():
     assert ours(text)[0] == {("requests", ()): 5.0}
 
 
+def test_one_reader_for_both_formats_is_the_lenient_union():
+    """``parse`` is not told the body's format, so it reads each line by the union of
+    the two grammars. OpenMetrics proper refuses 0.0.4's liberties (two blanks, no
+    ``# EOF``) and 0.0.4 proper has no exemplars; the OpenMetrics oracle is right to
+    refuse the first body by its spec, and ours reads it as the 0.0.4 body it also
+    is. Every value read is the one both oracles would give for the same sample."""
+    liberties = "# TYPE a gauge\na  1\n"
+    with pytest.raises(ValueError):
+        theirs(liberties, openmetrics=True)
+    assert ours(liberties) == theirs(liberties) == ({("a", ()): 1.0}, [])
+    exemplar = 'a_total 3 # {trace_id="t"} 1\n'
+    assert ours(exemplar) == theirs("# TYPE a counter\n" + exemplar + "# EOF\n",
+                                    openmetrics=True)
+
+
 # --- generated expositions ---------------------------------------------------------------
 
 NAMES = ["a", "a_total", "ab", "a_bucket", "b:c", "_x", "up"]
