@@ -38,12 +38,22 @@ class JsonError(ValueError):
     pass
 
 
-def loads(data: bytes | str) -> object:
-    """One JSON document; JsonError with json's own message when it is not one."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise JsonError("not UTF-8 text") from None
+def loads(data: bytes | bytearray | memoryview | str) -> object:
+    """One JSON document; JsonError with json's own message when it is not one.
+
+    ``data`` is text or any bytes-like body: the HTTP client answers a bytearray for
+    a large body it read into one buffer, bytes otherwise. Bytes must be UTF-8 (RFC
+    8259 section 8.1); a leading UTF-8 byte order mark is skipped, as json does.
+    """
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = str(data, "utf-8")
+        except UnicodeDecodeError:
+            raise JsonError("not UTF-8 text") from None
+        if text.startswith("\ufeff"):
+            text = text[1:]
     start = len(text) - len(text.lstrip(_WHITESPACE))
     if _scan is not None:
         try:

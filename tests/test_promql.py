@@ -232,7 +232,7 @@ def test_duplicate_series_keep_the_first_and_are_reported():
 
 
 @pytest.mark.parametrize(("body", "why"), [
-    (b'a{x="1" 5\n', "label without a value"),
+    (b'a{x="1" 5\n', "expected ',' or '}' after label 'x'"),
     (b'a{x="1"y="2"} 5\n', "expected ','"),
     (b"a{x=1} 5\n", "no quoted value"),
     (b"a five\n", "invalid value"),

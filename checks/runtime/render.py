@@ -72,9 +72,13 @@ def _json_text(value: object) -> str:
         return "null"
     if value is True or value is False:
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        # Non-finite numbers were turned into null before; repr is json's own spelling.
-        return repr(value) if is_finite(value) else "null"
+    if isinstance(value, float):
+        # NaN and infinities are not JSON (RFC 8259 section 6): json.dumps would write
+        # NaN, which strict readers such as Go's encoding/json refuse. null instead, as
+        # render_json writes a missing number; float.__repr__ is json's spelling.
+        return float.__repr__(value) if is_finite(value) else "null"
+    if isinstance(value, int):
+        return int.__repr__(value)  # as json: the number, even for an int subclass
     if isinstance(value, dict):
         return "{" + ", ".join(f"{encode_basestring_ascii(str(key))}: {_json_text(item)}"
                                for key, item in value.items()) + "}"
