@@ -217,7 +217,8 @@ def run(args: Values, deadline: Deadline) -> Report:
     from healthprobes.checks.runtime.results import Findings, problem_lines
 
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
-                    args.first_run_state, args.empty_state, args.nan_state)
+                    args.first_run_state, args.empty_state, args.nan_state,
+                    extrapolate=args.extrapolate)
     rules = getattr(args, "alert_rules", None) or []
     names = wanted_names(args.queries + [rule.query for rule in rules])
     found, now = scrape(args, deadline, names)

@@ -465,8 +465,9 @@ def test_bad_options_are_unknown(args, message):
 
 def test_unsupported_expression_is_unknown_naming_the_part():
     with standin({"/metrics": fixed(200, b"g 1\n", "text/plain")}) as (base, _):
-        run = metrics("--url", base + "/metrics", "--expr", "topk(1, g)")
-        assert run.code == 3 and "the aggregation topk() is not supported" in run.first_line
+        run = metrics("--url", base + "/metrics", "--expr", "histogram_count(g)")
+        assert run.code == 3 and "unsupported PromQL: histogram_count() (native histograms" \
+            in run.first_line, run.out
 
 
 def test_a_rules_file_that_is_not_one(tmp_path):

@@ -124,6 +124,10 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
             notes.append(f"{rule.name}: {history.problem}")
         if not vector:
             baseline = " (collecting a baseline)" if evaluation.short_windows else ""
+            if evaluation.missing_history is not None:
+                from healthprobes.checks.promql.judge import history_wait
+
+                baseline = f" ({history_wait(evaluation, history)})"
             findings.add(OK, f"{rule.name}: not firing{baseline}", name)
             continue
         since = history.firing_since if history is not None else {}
