@@ -32,26 +32,35 @@ expressions:
   Each -w, -c, --label and --uom belongs to the --expr before it (with a single
   --expr, anywhere). Every series an expression returns is judged and reported; the
   worst state wins and the status line names the worst series.
-  Supported: selectors with =, !=, =~, !~; rate, irate, increase, delta and the
-  *_over_time functions over a window; histogram_quantile; sum, min, max, avg, count,
-  group with by/without; + - * / % ^, comparisons (with bool), and/or/unless, with
-  on/ignoring and group_left/group_right; abs, ceil, floor, clamp, clamp_min,
-  clamp_max, absent, scalar, vector, time. Anything else is UNKNOWN, naming the part.
+  PromQL is evaluated with Prometheus' semantics as an instant query at the time of
+  the scrape: every stable function, aggregation and operator over float samples
+  (topk, quantile, count_values, label_replace, predict_linear, the *_over_time and
+  date functions, on/ignoring/group_left/group_right/bool/fill, atan2 ...); label
+  regexes are RE2, fully anchored. Native-histogram functions, info(), limit_ratio and
+  negative @ times are UNKNOWN ("unsupported PromQL: ..."). An expression over 16384
+  characters, 64 levels of nesting or 200 operators is refused before parsing.
 
 range functions and history:
-  rate(x[5m]) needs earlier samples: they are kept in a state file per target and
-  expression (--state-dir). The first run only collects a baseline (OK, or
-  --first-run-state). rate is the per-second increase between the oldest and the
-  newest sample inside the window, corrected for counter resets; increase is the same
-  increase, not divided. Unlike Prometheus, nothing is extrapolated to the window's
-  edges: a check run every minute or two has too few samples for that to be right.
-  Run the check more often than the window, or the window holds one sample.
+  rate(x[5m]), offset, @ and subqueries need earlier samples: they are kept in a state
+  file per target and expression (--state-dir); each run is a scrape, and a series
+  missing from a run is stale from then on. The first run only collects a baseline
+  (OK, or --first-run-state); an expression reading back further than the history
+  reaches says "not enough history yet". Run the check more often than the window, or
+  the window holds one sample.
+  Default: rate is the per-second increase between the oldest and the newest sample
+  inside the window, corrected for counter resets; increase and delta are that change,
+  not divided. Nothing is extrapolated to the window's edges: a check run every minute
+  or two has too few samples for that to be right.
+  --extrapolate: rate, increase and delta exactly as Prometheus computes them
+  (extrapolated to the window's edges), to compare with dashboards.
 
 rules:
   --rules FILE evaluates every alerting rule of a Prometheus rules file: a firing
   alert with severity critical is CRITICAL, any other WARNING; 'for:' is honoured
-  through the state file (pending until then). Rules that need 'up' describe a
-  Prometheus server's view of many targets and are reported as not applicable.
+  through the state file (pending until then). A rule one scrape cannot answer is
+  reported as not applicable, saying why: it uses 'up', recording rules' series or
+  series of several jobs, selects a job/instance label a server adds (see
+  --scrape-labels), or none of its metrics are exposed.
 
 exit codes:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for invalid arguments and
@@ -228,7 +237,8 @@ def run(args: Values, deadline: Deadline) -> Report:
     from healthprobes.checks.runtime.results import Findings, problem_lines
 
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
-                    args.first_run_state, args.empty_state, args.nan_state)
+                    args.first_run_state, args.empty_state, args.nan_state,
+                    extrapolate=args.extrapolate)
     rules = getattr(args, "alert_rules", None) or []
     names = wanted_names(args.queries + [rule.query for rule in rules])
     found, now = scrape(args, deadline, names)

@@ -46,21 +46,35 @@ class History:
 
     def __init__(self) -> None:
         self.series: dict[str, Points] = {}
+        self.runs: list[float] = []  # when earlier runs scraped (a series absent from one is stale)
+        self.complete_since: float | None = None  # every run's samples are known from here on
         self.firing_since: dict[str, float] = {}  # alert series -> first seen firing
         self.problem: str | None = None  # why an old history was discarded
         self.fresh = True  # no usable history: this run is a baseline
 
     def add(self, recorded: dict[str, float], now: float, keep_seconds: float) -> None:
-        """Append this run's values, and forget points no window will need again."""
+        """Append this run's values, and forget points no window will need again.
+
+        What is forgotten moves ``complete_since`` forward: a window that starts
+        before it would miss samples, and the evaluator says so."""
         oldest = now - keep_seconds
+        complete = now if self.complete_since is None else max(self.complete_since, oldest)
         for key, value in recorded.items():
             self.series.setdefault(key, []).append((now, value))
         for key in list(self.series):
             points = [point for point in self.series[key] if point[0] > oldest]
+            if len(points) > MAX_POINTS:
+                complete = max(complete, points[-MAX_POINTS - 1][0])
+                points = points[-MAX_POINTS:]
             if points:
-                self.series[key] = points[-MAX_POINTS:]
+                self.series[key] = points
             else:
                 del self.series[key]
+        runs = [time for time in self.runs if time > oldest] + [now]
+        if len(runs) > MAX_POINTS:
+            complete = max(complete, runs[-MAX_POINTS - 1])
+            runs = runs[-MAX_POINTS:]
+        self.runs, self.complete_since = runs, min(complete, now)
 
 
 class StateFile:
@@ -117,6 +131,12 @@ class StateFile:
                       for key, points in document.get("series", {}).items()}
             firing = {str(key): float(since)
                       for key, since in document.get("firing_since", {}).items()}
+            # Files written before runs were kept: every time a sample was stored.
+            runs = sorted(float(time) for time in document.get("runs", [])) or sorted(
+                {time for points in series.values() for time, _ in points})
+            complete = document.get("complete_since")
+            complete = float(complete) if complete is not None else (
+                runs[0] if runs else updated)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             history.problem = (f"the state file {self.path} was corrupt ({error}); "
                                "starting a new baseline")
@@ -130,13 +150,15 @@ class StateFile:
                                f"--max-state-age {max_age:g} s; starting a new baseline")
             return history
         history.series, history.firing_since, history.fresh = series, firing, False
+        history.runs, history.complete_since = runs, complete
         return history
 
     def save(self, history: History, now: float) -> None:
         import tempfile
 
         document = {"format": FORMAT, "identity": self.identity, "updated": now,
-                    "series": history.series, "firing_since": history.firing_since}
+                    "series": history.series, "firing_since": history.firing_since,
+                    "runs": history.runs, "complete_since": history.complete_since}
         descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".state-")
         try:
             with os.fdopen(descriptor, "w") as handle:  # mkstemp makes it 0600

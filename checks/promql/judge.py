@@ -10,6 +10,7 @@ from __future__ import annotations
 from healthprobes.checks.promql.evaluator import (
     Evaluation,
     metric_names,
+    needs_history,
     parse,
     range_windows,
     series_key,
@@ -35,16 +36,18 @@ class Query:
         self.tree = parse(expr)  # raises QueryError: an invalid expression is a usage error
         self.label = label or default_label(self.tree)
         self.windows = range_windows(self.tree)
+        self.needs_history = needs_history(self.tree)  # range, offset, @, subquery
 
 
 class Policy:
     """What to say when an expression cannot be judged yet, or has nothing to judge."""
 
     def __init__(self, state_dir: str, max_state_age: float, first_run_state: int = OK,
-                 empty_state: int = 3, nan_state: int = OK) -> None:
+                 empty_state: int = 3, nan_state: int = OK, extrapolate: bool = False) -> None:
         self.state_dir, self.max_state_age = state_dir, max_state_age
         self.first_run_state, self.empty_state, self.nan_state = (
             first_run_state, empty_state, nan_state)
+        self.extrapolate = extrapolate  # rate/increase/delta as Prometheus extrapolates them
 
 
 def default_label(tree) -> str:
@@ -62,6 +65,14 @@ def default_label(tree) -> str:
 
 
 def wanted_names(queries: list[Query]) -> set[str] | None:
+    """The metric names to parse from the scrape (None: all of them); called just
+    before scraping."""
+    # The exposition parser compiles its label patterns on first use, without a lock,
+    # and check_etcd scrapes several members in parallel threads: a first `import re`
+    # inside those threads widens that race until it fails. Every scrape with labels
+    # imports re anyway, so loading it here, once, first, costs nothing extra.
+    import re  # noqa: F401
+
     names: set[str] = set()
     for query in queries:
         found = metric_names(query.tree)
@@ -89,16 +100,18 @@ def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: 
     """
     from healthprobes.checks.promql.history import StateFile
 
-    if not query.windows and not keeps_alerts:
-        evaluation = Evaluation(scrape, now)
+    if not query.needs_history and not keeps_alerts:
+        evaluation = Evaluation(scrape, now, extrapolate=policy.extrapolate)
         return evaluation.run(query.tree), evaluation, None
     state = StateFile(policy.state_dir, identity)
     state.lock(deadline)
     try:
         history = state.load(now, policy.max_state_age)
-        evaluation = Evaluation(scrape, now, history.series)
+        evaluation = Evaluation(scrape, now, history.series, history.runs,
+                                history.complete_since, extrapolate=policy.extrapolate)
         vector = evaluation.run(query.tree)
-        history.add(evaluation.recorded, now, max(query.windows, default=0.0))
+        keep = now - evaluation.oldest_time(query.tree) if query.needs_history else 0.0
+        history.add(evaluation.recorded if query.needs_history else {}, now, keep)
         if keeps_alerts:
             active = {series_key(labels) for labels, _ in vector}
             history.firing_since = {key: history.firing_since.get(key, now) for key in active}
@@ -122,7 +135,7 @@ def judge(queries: list[Query], scrape: Exposition, now: float, target: str, pol
             notes.append(f"{query.label}: {history.problem}")
         notes += [f"{query.label}: {note}" for note in dict.fromkeys(evaluation.notes)]
         if not vector:
-            waiting += bool(evaluation.short_windows)
+            waiting += bool(evaluation.short_windows or evaluation.missing_history)
             findings.add(*_nothing(query, evaluation, history, policy), name=prefix + query.label)
             continue
         for labels, value in vector:
@@ -134,6 +147,8 @@ def judge(queries: list[Query], scrape: Exposition, now: float, target: str, pol
 
 def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> tuple[int, str]:
     """The verdict for an expression that returned no series: baseline, or empty."""
+    if evaluation.missing_history is not None:
+        return policy.first_run_state, f"{query.label}: {history_wait(evaluation, history)}"
     if evaluation.short_windows:
         window = max(query.windows)
         if history is None or history.fresh:
@@ -148,3 +163,13 @@ def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> t
         state, meaning = query.when_empty
         return state, f"{query.label}: {meaning}"
     return policy.empty_state, f"{query.label}: {query.expr} returned no series"
+
+
+def history_wait(evaluation: Evaluation, history) -> str:
+    """Why an expression reading older samples (offset, @, a subquery) has no answer."""
+    held = 0.0
+    if history is not None and not history.fresh and history.complete_since is not None:
+        held = max(0.0, evaluation.now - history.complete_since)
+    return (f"not enough history yet: the expression reads samples from "
+            f"{evaluation.missing_history:.0f}s ago, the history holds {held:.0f}s "
+            "(the next runs collect it)")

@@ -3,7 +3,7 @@ thresholds per expression, what an empty or NaN answer means, where history is k
 
 from __future__ import annotations
 
-from healthprobes.checks.runtime.options import APPEND, Group, Option, parse_duration
+from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, parse_duration
 from healthprobes.checks.runtime.ranges import parse_range
 from healthprobes.checks.runtime.states import OK, UNKNOWN, parse_state
 
@@ -37,6 +37,10 @@ def judging_options(with_expressions: bool) -> Group:
         Option("--state-dir", env="HEALTHPROBES_STATE_DIR", metavar="DIR",
                help="where histories are kept (default: $XDG_STATE_HOME/healthprobes or "
                     "~/.local/state/healthprobes; /tmp/healthprobes-UID without a home)"),
+        Option("--extrapolate", action=FLAG,
+               help="rate, increase and delta as Prometheus computes them: extrapolated "
+                    "to the window's edges (default: the change between the oldest and "
+                    "newest stored samples in the window, not extrapolated)"),
         Option("--max-state-age", convert=parse_duration, default=3600.0, metavar="DURATION",
                help="a history older than this is discarded and a new baseline taken "
                     "(default: 1h)"),

@@ -5,8 +5,11 @@ alert whose expression has returned its series for less than ``for:`` is pending
 (OK, said in the output). The history of when each series began to fire lives in the
 same state file as the expression's samples.
 
-A direct scrape of one target has no ``up`` series: rules that select it describe a
-Prometheus server's view of many targets, and are reported as not applicable.
+A rule written for a Prometheus server may need what one scrape cannot have; it is
+then reported as not applicable, saying which: ``up`` (the server's view of its
+targets), series of recording rules (``name:with:colons``), series of several
+targets (selectors naming different jobs), the ``job``/``instance`` labels a server
+adds (pass --scrape-labels), or metrics this target does not expose at all.
 """
 
 from __future__ import annotations
@@ -39,15 +42,61 @@ class AlertRule:
             self.query = Query("vector(0)", label=name)  # a placeholder never evaluated
             self.problem = str(error)
             return
-        names = metric_names(self.query.tree) or set()
-        needs = sorted(names & SERVER_ONLY_METRICS)
-        if needs:
-            self.not_applicable = (f"uses {', '.join(needs)}, which only a Prometheus server "
-                                   "scraping many targets has")
+        self.not_applicable = _needs_a_server(self.query.tree)
 
     @property
     def state(self) -> int:
         return CRITICAL if self.severity.lower() == "critical" else WARNING
+
+
+def _selectors(tree) -> list:
+    from healthprobes.checks.promql.evaluator import _walk
+
+    return [node for node in _walk(tree) if type(node).__name__ == "VectorSelector"]
+
+
+def _needs_a_server(tree) -> str | None:
+    """Why no direct scrape can answer the expression (from its text alone), or None."""
+    names = metric_names(tree) or set()
+    needs = sorted(names & SERVER_ONLY_METRICS)
+    if needs:
+        return f"uses {', '.join(needs)}, which only a Prometheus server scraping many " \
+               "targets has"
+    recorded = sorted(name for name in names if ":" in name)
+    if recorded:
+        return (f"needs the recording rules' series {', '.join(recorded)}, which only a "
+                "Prometheus server evaluating them has")
+    jobs = sorted({matcher.value for selector in _selectors(tree)
+                   for matcher in selector.matchers.matchers
+                   if matcher.name == "job" and str(matcher.op).endswith(".Equal")})
+    if len(jobs) > 1:
+        return ("needs series from several targets (" + " and ".join(
+            f'job="{job}"' for job in jobs) + ")")
+    return None
+
+
+def _missing_here(rule: AlertRule, scrape: Exposition) -> str | None:
+    """Why this scrape cannot answer the rule: none of its metrics are exposed (and it
+    does not ask for their absence), or it selects a server-added label the scrape lacks."""
+    from healthprobes.checks.promql.evaluator import _matcher, _walk
+
+    tree = rule.query.tree
+    names = metric_names(tree)
+    if names and not names & set(scrape.samples):
+        asks_absence = any(type(node).__name__ == "Call" and node.func.name.startswith("absent")
+                           for node in _walk(tree))
+        if not asks_absence:
+            return (f"none of its metrics ({', '.join(sorted(names)[:3])}"
+                    f"{', ...' if len(names) > 3 else ''}) are exposed by this target")
+    present = {label for series in scrape.samples.values() for labels in series
+               for label, _ in labels}
+    for selector in _selectors(tree):
+        for matcher in selector.matchers.matchers:
+            if matcher.name in ("job", "instance") and matcher.name not in present and \
+                    not _matcher(matcher)({}):  # it needs the label to be there
+                return (f"selects {matcher}, a label a Prometheus server adds: give it with "
+                        f"--scrape-labels {matcher.name}=...")
+    return None
 
 
 def load_rules(path: str) -> list[AlertRule]:
@@ -110,8 +159,9 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
         if rule.problem:
             findings.add(UNKNOWN, f"{rule.name}: cannot evaluate: {rule.problem}", name)
             continue
-        if rule.not_applicable:
-            notes.append(f"{rule.name}: not applicable to a direct scrape ({rule.not_applicable})")
+        why_not = rule.not_applicable or _missing_here(rule, scrape)
+        if why_not:
+            notes.append(f"{rule.name}: not applicable to a direct scrape ({why_not})")
             continue
         try:
             vector, evaluation, history = evaluate_with_history(
@@ -124,6 +174,10 @@ def judge_rules(rules: list[AlertRule], scrape: Exposition, now: float, target: 
             notes.append(f"{rule.name}: {history.problem}")
         if not vector:
             baseline = " (collecting a baseline)" if evaluation.short_windows else ""
+            if evaluation.missing_history is not None:
+                from healthprobes.checks.promql.judge import history_wait
+
+                baseline = f" ({history_wait(evaluation, history)})"
             findings.add(OK, f"{rule.name}: not firing{baseline}", name)
             continue
         since = history.firing_since if history is not None else {}
