@@ -288,6 +288,17 @@ METRICS = RUNTIME | RANGES | HTTP | {
                                                 "scrape"),
     "healthprobes.checks.promql.evaluator": Allowed(371, "the PromQL evaluator"),
     "healthprobes.checks.promql.functions": Allowed(108, "PromQL functions' arithmetic"),
+    "healthprobes.checks.promql.store": Allowed(106, "the scrape and its history as one "
+                                                "store of samples"),
+    "bisect": Allowed(60, "store.py: samples found in a window by binary search"),
+    "_bisect": Allowed(40, "imported by bisect"),
+    "healthprobes.checks.promql.limits": Allowed(85, "expression size and depth bounded "
+                                                 "before parsing"),
+    "healthprobes.checks.promql.binary": Allowed(189, "binary operators and vector "
+                                                 "matching"),
+    "healthprobes.checks.promql.errors": Allowed(60, "QueryError, Unsupported"),
+    "healthprobes.checks.promql.floats": Allowed(80, "Go's float arithmetic that never "
+                                                 "raises"),
     # Needed only by range functions and rules, yet checks/metrics.py's run() takes the
     # Policy's default state directory from it on every run (it imports only os).
     "healthprobes.checks.promql.history": Allowed(280, "default_directory() for the "
@@ -341,12 +352,4 @@ class KnownOverrun:
 # While a path loads a known overrun exactly as said here, its case is an expected
 # failure (xfail, with the chain); any other stray module still fails it, and so does
 # the overrun once it is gone (remove the entry then).
-KNOWN_OVERRUNS: dict[str, list[KnownOverrun]] = {
-    "check_metrics": [KnownOverrun(
-        "re", "healthprobes.checks.promql.evaluator",
-        "checks/promql/evaluator.py imports re at module level, yet only the regular-"
-        "expression label matchers (=~, !~) in _matcher use it: about 7 ms with enum, "
-        "functools and collections. Fix: move `import re` into _matcher, after the "
-        "equality matchers return."),
-    ],
-}
+KNOWN_OVERRUNS: dict[str, list[KnownOverrun]] = {}

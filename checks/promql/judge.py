@@ -67,12 +67,6 @@ def default_label(tree) -> str:
 def wanted_names(queries: list[Query]) -> set[str] | None:
     """The metric names to parse from the scrape (None: all of them); called just
     before scraping."""
-    # The exposition parser compiles its label patterns on first use, without a lock,
-    # and check_etcd scrapes several members in parallel threads: a first `import re`
-    # inside those threads widens that race until it fails. Every scrape with labels
-    # imports re anyway, so loading it here, once, first, costs nothing extra.
-    import re  # noqa: F401
-
     names: set[str] = set()
     for query in queries:
         found = metric_names(query.tree)
