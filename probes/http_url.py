@@ -145,6 +145,7 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
     Raises ValueError with a reason a user can act on.
     """
     rest = text.strip(" ")
+    text = without_userinfo(text)  # messages quote the URL: never with its password
     if has_control(rest):
         raise ValueError(f"{text!r}: a control character in the URL")
     scheme, sep, after = rest.partition("://")
@@ -159,7 +160,8 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
     authority, rest_of_url = after[:cut], after[cut:]
     path, _, query = rest_of_url.partition("?")
     if "@" in authority:
-        raise ValueError(f"{text!r}: write scheme://host:port, without user, query or fragment")
+        raise ValueError(f"{text!r}: write scheme://host:port without a user and password "
+                         "(give them with the check's --user and --password-file)")
     if authority.startswith("["):
         host, bracket, port_text = authority[1:].partition("]")
         if not bracket or (port_text and not port_text.startswith(":")):
@@ -186,6 +188,16 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
         raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
     path = requote(path)
     return Url(scheme, host, port, path.rstrip("/"), rest, requote(query), path)
+
+
+def without_userinfo(text: str) -> str:
+    """The URL with any ``user:password@`` replaced by ``<redacted>@``, for messages."""
+    start = text.find("://")
+    start = start + 3 if start >= 0 else 0
+    end = min((index for index in (text.find("/", start), text.find("?", start),
+                                   text.find("#", start)) if index >= 0), default=len(text))
+    at = text.rfind("@", start, end)
+    return text if at < 0 else f"{text[:start]}<redacted>{text[at:]}"
 
 
 def _host_name(text: str, host: str) -> str:

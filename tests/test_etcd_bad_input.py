@@ -235,7 +235,8 @@ def test_unresolvable_host():
     ("http://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
     ("http://127.0.0.1:port", "the port must be a number"),
     ("http://::1:2379", "write an IPv6 address in brackets"),
-    ("http://user:pw@127.0.0.1:2379", "without user, query or fragment"),
+    ("http://user:pw@127.0.0.1:2379", "'http://<redacted>@127.0.0.1:2379': write "
+                                      "scheme://host:port without a user and password"),
     (",", "--endpoints is empty"),
     ("http://", "no host"),
 ])
@@ -331,3 +332,16 @@ def test_status_errors_name_members_in_hex_as_the_alarm_list_does():
                                 "errors": ["memberID:10501334649042878790 alarm:NOSPACE"]})
     assert status.member_id == "91bc3c398fb3c146"
     assert status.errors == ["memberID:91bc3c398fb3c146 alarm:NOSPACE"]
+
+
+@pytest.mark.parametrize("where", ["--endpoints", "ETCDCTL_ENDPOINTS", "--url"])
+def test_a_password_in_a_url_is_refused_and_never_quoted(where):
+    url = "http://monitor:s3cret-Passw0rd@127.0.0.1:2379"
+    if where == "--url":
+        run = run_command("check_metrics", "--url", url + "/metrics", "--expr", "up")
+    elif where == "--endpoints":
+        run = etcd("health", "--endpoints", url)
+    else:
+        run = etcd("health", env={"ETCDCTL_ENDPOINTS": url})
+    assert run.code == 3 and "<redacted>@127.0.0.1:2379" in run.first_line, run.out
+    assert "s3cret" not in run.out + run.err
