@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 Points = list[tuple[float, float]]
 FORMAT = 1
 MAX_POINTS = 1000  # per series: a run every 4 s keeps an hour's window
+# In all: a scrape of thousands of series times a long window must not grow a file that
+# takes seconds to read (reading holds the interpreter, so not even the watchdog could
+# end the run); the oldest points go first.
+MAX_TOTAL_POINTS = 200_000
+MAX_FILE_BYTES = 8 << 20  # a larger state file is not one this version wrote: corrupt
 
 
 def default_directory() -> str:
@@ -70,11 +75,35 @@ class History:
                 self.series[key] = points
             else:
                 del self.series[key]
+        total = sum(len(points) for points in self.series.values())
+        if total > MAX_TOTAL_POINTS:
+            keep = max(2, MAX_TOTAL_POINTS // max(1, len(self.series)))
+            for key, points in self.series.items():
+                if len(points) > keep:
+                    complete = max(complete, points[-keep - 1][0])
+                    self.series[key] = points[-keep:]
         runs = [time for time in self.runs if time > oldest] + [now]
         if len(runs) > MAX_POINTS:
             complete = max(complete, runs[-MAX_POINTS - 1])
             runs = runs[-MAX_POINTS:]
         self.runs, self.complete_since = runs, min(complete, now)
+
+
+def check_private_directory(directory: str) -> None:
+    """Refuse, as ssh and gpg do, a state directory someone else could write to: its
+    files decide what a check says. Raises OSError-free ProbeError naming the fix."""
+    info = os.lstat(directory)
+    fix = f"chmod 700 {directory}, or give --state-dir a directory of your own"
+    if (info.st_mode & 0o170000) == 0o120000:  # S_ISLNK, without importing stat
+        raise ProbeError("", f"refusing the state directory {directory}: it is a symbolic "
+                         "link; give the real directory with --state-dir", ProbeError.CONFIG)
+    if info.st_uid != os.geteuid():
+        raise ProbeError("", f"refusing the state directory {directory}: it belongs to uid "
+                         f"{info.st_uid}, not to this user ({os.geteuid()}); give "
+                         "--state-dir a directory of your own", ProbeError.CONFIG)
+    if info.st_mode & 0o022:
+        raise ProbeError("", f"refusing the state directory {directory}: others can write "
+                         f"to it (mode {info.st_mode & 0o777:o}); {fix}", ProbeError.CONFIG)
 
 
 class StateFile:
@@ -93,7 +122,12 @@ class StateFile:
 
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            check_private_directory(self.directory)
+            # O_NOFOLLOW: a symbolic link planted as the lock file would make a check run
+            # as root create or truncate whatever it points at.
+            self._lock_fd = os.open(self.path + ".lock",
+                                    os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                    0o600)
         except OSError as error:
             raise ProbeError("", f"cannot use the state directory {self.directory}: "
                              f"{error.strerror} (see --state-dir)", ProbeError.CONFIG) from None
@@ -115,12 +149,20 @@ class StateFile:
     def load(self, now: float, max_age: float) -> History:
         history = History()
         try:
-            with open(self.path, "rb") as handle:
-                raw = handle.read(64 << 20)
+            descriptor = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return history
         except OSError as error:
-            history.problem = f"the state file {self.path} is unreadable ({error.strerror})"
+            history.problem = (f"the state file {self.path} is unreadable ({error.strerror}); "
+                               "starting a new baseline")
+            return history
+        with os.fdopen(descriptor, "rb") as handle:
+            size = os.fstat(descriptor).st_size
+            raw = handle.read(MAX_FILE_BYTES + 1) if size <= MAX_FILE_BYTES else b""
+        if size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
+            history.problem = (f"the state file {self.path} is larger than "
+                               f"{MAX_FILE_BYTES >> 20} MiB, more than this check writes: "
+                               "treated as corrupt, starting a new baseline")
             return history
         try:
             document = _decode(raw)

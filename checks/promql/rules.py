@@ -99,17 +99,23 @@ def _missing_here(rule: AlertRule, scrape: Exposition) -> str | None:
     return None
 
 
+RULES_FILE_LIMIT = 16 << 20
+MAX_RULES = 5000
+
+
 def load_rules(path: str) -> list[AlertRule]:
     """Every alerting rule of the file; recording rules are skipped."""
     try:
         import yaml
     except ImportError:  # pragma: no cover - a dependency of the package
         raise UsageError("--rules needs PyYAML (pip install PyYAML)") from None
+    from healthprobes.checks.runtime.files import read_user_file
+
+    raw = read_user_file(path, "--rules", RULES_FILE_LIMIT)  # a FIFO, /dev/zero: refused
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle.read(16 << 20))
-    except OSError as error:
-        raise UsageError(f"--rules: cannot read {path} ({error.strerror})") from None
+        document = yaml.safe_load(raw.decode("utf-8"))
+    except RecursionError:
+        raise UsageError(f"--rules: {path} nests too deeply to be a rules file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"--rules: {path} is not valid YAML ({first})") from None
@@ -123,6 +129,8 @@ def load_rules(path: str) -> list[AlertRule]:
                 continue  # a recording rule: nothing to judge
             if not isinstance(rule.get("expr"), (str, int, float)):
                 raise UsageError(f"--rules: alert {rule.get('alert')!r} has no expr")
+            if len(rules) >= MAX_RULES:  # YAML aliases can repeat one list endlessly
+                raise UsageError(f"--rules: {path} holds more than {MAX_RULES} alerting rules")
             labels = rule.get("labels") or {}
             rules.append(AlertRule(str(rule["alert"]), str(rule["expr"]).strip(),
                                    _for_seconds(rule.get("for"), rule["alert"]),
