@@ -406,6 +406,17 @@ def test_empty_and_nan_results_have_their_own_states():
         told = metrics("--url", base + "/metrics", "--expr", "missing_metric",
                        "--empty-state", "critical")
         assert told.code == 2
+        # Conditions, as alert rules are written: nothing returned means "not true".
+        for condition in ("h_bucket == 5", "(h_bucket > 1)", "absent(h_bucket)",
+                          "h_bucket and missing_metric", "h_bucket unless h_bucket"):
+            calm = metrics("--url", base + "/metrics", "--expr", condition)
+            assert calm.code == 0 and "not true (no series returned)" in calm.first_line, \
+                calm.out
+        overridden = metrics("--url", base + "/metrics", "--expr", "h_bucket == 5",
+                             "--empty-state", "warning")
+        assert overridden.code == 1
+        with_bool = metrics("--url", base + "/metrics", "--expr", "missing_metric == bool 1")
+        assert with_bool.code == 3  # a bool comparison is a value, and nothing is nothing
         nan = metrics("--url", base + "/metrics", "--expr", "histogram_quantile(0.9, h_bucket)")
         assert nan.code == 0 and "has no value (NaN)" in nan.first_line
         strict = metrics("--url", base + "/metrics", "--expr",

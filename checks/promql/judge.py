@@ -15,7 +15,7 @@ from healthprobes.checks.promql.evaluator import (
     range_windows,
     series_key,
 )
-from healthprobes.checks.runtime.states import OK
+from healthprobes.checks.runtime.states import OK, UNKNOWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ class Policy:
     """What to say when an expression cannot be judged yet, or has nothing to judge."""
 
     def __init__(self, state_dir: str, max_state_age: float, first_run_state: int = OK,
-                 empty_state: int = 3, nan_state: int = OK, extrapolate: bool = False) -> None:
+                 empty_state: int | None = None, nan_state: int = OK,
+                 extrapolate: bool = False) -> None:
         self.state_dir, self.max_state_age = state_dir, max_state_age
         self.first_run_state, self.empty_state, self.nan_state = (
             first_run_state, empty_state, nan_state)
@@ -156,7 +157,28 @@ def _nothing(query: Query, evaluation: Evaluation, history, policy: Policy) -> t
     if query.when_empty is not None:
         state, meaning = query.when_empty
         return state, f"{query.label}: {meaning}"
-    return policy.empty_state, f"{query.label}: {query.expr} returned no series"
+    if policy.empty_state is None and is_condition(query.tree):
+        # An alert rule reads "nothing returned" as "the condition does not hold".
+        return OK, f"{query.label}: {query.expr}: not true (no series returned)"
+    state = UNKNOWN if policy.empty_state is None else policy.empty_state
+    return state, f"{query.label}: {query.expr} returned no series"
+
+
+def is_condition(tree) -> bool:
+    """An expression that filters, as alert rules are written: a comparison without
+    ``bool`` (``x == 0``), ``and``/``unless``, or absent(); empty means "not true"."""
+    from healthprobes.checks.promql.binary import COMPARISONS
+
+    while type(tree).__name__ == "ParenExpr":
+        tree = tree.expr
+    kind = type(tree).__name__
+    if kind == "BinaryExpr":
+        operator = str(tree.op)
+        if operator in ("and", "unless"):
+            return True
+        modifier = tree.modifier
+        return operator in COMPARISONS and not (modifier is not None and modifier.return_bool)
+    return kind == "Call" and tree.func.name in ("absent", "absent_over_time")
 
 
 def history_wait(evaluation: Evaluation, history) -> str:

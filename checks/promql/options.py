@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from healthprobes.checks.runtime.options import APPEND, FLAG, Group, Option, parse_duration
 from healthprobes.checks.runtime.ranges import parse_range
-from healthprobes.checks.runtime.states import OK, UNKNOWN, parse_state
+from healthprobes.checks.runtime.states import OK, parse_state
 
 
 def judging_options(with_expressions: bool) -> Group:
@@ -27,8 +27,10 @@ def judging_options(with_expressions: bool) -> Group:
                    help="evaluate every alerting rule of this Prometheus rules file"),
         ]
     options += [
-        Option("--empty-state", convert=parse_state, default=UNKNOWN, metavar="STATE",
-               help="state when an expression returns no series (default: unknown)"),
+        Option("--empty-state", convert=parse_state, metavar="STATE",
+               help="state when an expression returns no series (default: ok for a "
+                    "condition, as an alert rule reads it: a comparison without bool "
+                    "(x == 0), and/unless, absent(); unknown for anything else)"),
         Option("--nan-state", convert=parse_state, default=OK, metavar="STATE",
                help="state for a NaN result, e.g. a quantile with no new observations "
                     "(default: ok)"),
