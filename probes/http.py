@@ -220,6 +220,7 @@ class Connection:
         from healthprobes.probes.tls import describe_ssl_error
 
         try:
+            address = sock.getpeername()
             sock.settimeout(self._timeout("TLS handshake"))
             return self.tls.wrap_socket(sock, server_hostname=self.server_name)  # type: ignore[union-attr]
         except ssl.SSLError as error:
@@ -227,7 +228,9 @@ class Connection:
             reason = describe_ssl_error(error)
             if isinstance(error, ssl.SSLCertVerificationError):
                 reason = f"the server's certificate failed verification ({reason}; see --cacert)"
-            if not self.client_cert and getattr(error, "reason", "") in _WANTS_CLIENT_CERT:
+            elif getattr(error, "reason", "") in _NOT_TLS and self._speaks_plain_http(address):
+                reason = "the server does not speak TLS: it answers plain HTTP (use http://)"
+            elif not self.client_cert and getattr(error, "reason", "") in _WANTS_CLIENT_CERT:
                 reason = "the server requires a client certificate (see --cert and --key)"
             raise ProbeError(self.url.text, f"TLS handshake failed: {reason}",
                              ProbeError.TLS) from None
@@ -235,11 +238,33 @@ class Connection:
             sock.close()
             if isinstance(error, TimeoutError):
                 raise _socket_error(self.url, error, "TLS handshake") from None
+            if self._speaks_plain_http(address):
+                raise ProbeError(self.url.text, "TLS handshake failed: the server does not "
+                                 "speak TLS: it answers plain HTTP (use http://)",
+                                 ProbeError.TLS) from None
             # A server that hangs up in the handshake most often wants a client certificate
             # (TLS 1.3 tells the client only by closing).
             raise ProbeError(self.url.text, "the server closed the connection in the TLS "
                              "handshake (does it require a client certificate? see --cert and "
                              "--key)", ProbeError.TLS) from None
+
+    def _speaks_plain_http(self, address: tuple) -> bool:
+        """Whether the server behind a failed handshake answers plain HTTP: asked on a
+        second connection, only on this failure path, within a short part of the
+        deadline. An https:// URL for an http:// member is the usual cause."""
+        try:
+            probe = _plain_socket(_socket.AF_INET6 if ":" in address[0] else _socket.AF_INET)
+        except OSError:
+            return False
+        try:
+            probe.settimeout(min(0.5, max(0.01, self.deadline.remaining() / 4)))
+            probe.connect(address)
+            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            return probe.recv(8).startswith(b"HTTP/1.")
+        except OSError:
+            return False
+        finally:
+            probe.close()
 
     def _still_usable(self) -> bool:
         """Whether the kept-alive connection may carry the next request.
@@ -580,6 +605,10 @@ class Connection:
 
 
 # Alerts a server sends when it wants a client certificate it did not get.
+# What OpenSSL says when the other side does not speak TLS at all (it sent an HTTP
+# answer, or hung up on the hello): worth asking whether it speaks plain HTTP.
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE",
+            "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
 _WANTS_CLIENT_CERT = ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
                       "SSLV3_ALERT_HANDSHAKE_FAILURE")
 

@@ -404,3 +404,11 @@ def test_an_added_learner_that_never_started(tmp_path):
         whole = etcd("cluster", "--endpoints", cluster.endpoints)
         assert whole.code == 0 and "1 of 1 members healthy" in whole.first_line
         assert "learners: http://127.0.0.1:" in whole.first_line
+
+
+def test_https_to_a_plain_member_says_it_does_not_speak_tls(single):
+    url = single.endpoints.replace("http://", "https://")
+    run = etcd("health", "--endpoints", url, "--insecure-skip-tls-verify")
+    assert run.code == 2
+    assert "the server does not speak TLS: it answers plain HTTP (use http://)" \
+        in run.first_line, run.out
