@@ -9,7 +9,7 @@ from __future__ import annotations
 import _thread
 import time
 
-from healthprobes.checks.etcd.connection import Connector, member_urls
+from healthprobes.checks.etcd.connection import Connector, ask_any, member_urls
 from healthprobes.checks.etcd.judging import (
     agreement_options,
     alarm_state,
@@ -96,6 +96,8 @@ class MemberView:
         return "no answer"
 
 
+ALARM_PATIENCE = 0.25  # seconds the other members wait for the lister before asking
+
 # Once a quorum of healthy members agrees on a leader, the members still saying "no
 # leader" get this long to catch up (a follower learns of a new leader at its next
 # heartbeat) before they are reported as they are: cut off, not merely late.
@@ -114,6 +116,10 @@ class Election:
         self.heard: set[int] = set()
         self.healthy: set[int] = set()
         self.settled_at: float | None = None
+        self.lister: int | None = None  # the member that gave the member list, if asked
+        self._lister_known = _thread.allocate_lock()  # released once it is judged
+        self._lister_known.acquire()
+        self._lister_up = False
 
     def worth_waiting(self, view: MemberView) -> bool:
         """Called by a member's session before it asks again: the member has answered."""
@@ -124,7 +130,19 @@ class Election:
                 return False  # too few members left alive for a quorum, however long
             return self.settled_at is None or now - self.settled_at < CATCH_UP_SECONDS
 
+    def lister_is_up(self, patience: float) -> bool:
+        """Whether the member that gave the member list turned out up (and so asks for
+        the alarms), waiting for it at most ``patience`` seconds."""
+        if self.lister is None:
+            return False
+        if self._lister_known.acquire(True, patience):
+            self._lister_known.release()  # for the other members that wait
+        return self._lister_up
+
     def done(self, view: MemberView) -> None:
+        if id(view) == self.lister:
+            self._lister_up = view.up
+            self._lister_known.release()
         with self._lock:
             self.pending.discard(id(view))
             if view.answered:
@@ -135,7 +153,7 @@ class Election:
                     self.settled_at = time.monotonic()
 
 
-def _ask_member(view: MemberView, election: Election) -> MemberView:
+def _ask_member(view: MemberView, election: Election, alarms_too: bool) -> MemberView:
     """Status (local, fast: shows the member is alive), then health (a linearizable read:
     needs the quorum), then, if it is up, the alarm list; every question asked again
     through an election."""
@@ -153,9 +171,13 @@ def _ask_member(view: MemberView, election: Election) -> MemberView:
         election.done(view)
         return view
     election.done(view)
-    if view.up:
-        # Every member that is up asks, at once: the first answer counts. Asking only
-        # one member would hang on the one a partition cut off.
+    if not view.up:
+        return view
+    # The alarm list (a raft round) is asked in the same pass, of the member that gave
+    # the member list if it is up. Had the others to wait for it to the end, a member
+    # cut off from its peers (whose own answers hang) would cost the alarms: they wait
+    # a moment, and ask themselves if it is not up by then; the first answer counts.
+    if alarms_too or not election.lister_is_up(ALARM_PATIENCE):
         try:
             view.alarms = session.alarms()
         except Exception as error:
@@ -183,19 +205,28 @@ def run(args: Values, deadline: Deadline) -> Report:
         views.append(MemberView(member, connector.session(urls[0]) if urls else None))
     asked = [view for view in views if view.session is not None]
     election = Election(views)
+    election.lister = next((id(view) for view in asked if view.session is connector.answered),
+                           None)
     for view in views:
         if view.session is None:
             election.done(view)
     outcomes = run_all([(view.session.target,  # type: ignore[union-attr]
-                         lambda view=view: _ask_member(view, election)) for view in asked],
-                       deadline)
+                         lambda view=view: _ask_member(view, election,
+                                                       view.session is connector.answered))
+                        for view in asked], deadline)
     for view, outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, BaseException) and (view.health is None or view.status is None):
             view.error = view.error or outcome  # still being asked at the deadline
     alarms: list[Alarm] = next((view.alarms for view in views if view.alarms is not None), [])
     alarm_error = None
-    if not any(view.alarms is not None for view in views):
-        alarm_error = next((view.alarm_error for view in views if view.alarm_error), None)
+    up_sessions = [view.session for view in views if view.up and view.session is not None]
+    if up_sessions and not any(view.alarms is not None for view in views):
+        # Every member that is up, at once, on its kept-alive connection: the first
+        # answer counts.
+        try:
+            alarms = ask_any(up_sessions, lambda session: session.alarms(), deadline)
+        except Exception as error:
+            alarm_error = error
     return judge_cluster(args, target, views, alarms, alarm_error)
 
 
