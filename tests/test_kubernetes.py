@@ -6,7 +6,11 @@ servers' own, and a test fails if a manifest names a path it does not know how t
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +255,177 @@ def test_etcd_cronjob_commands(certs, tmp_path):
         status = run(jobs["status/command"], swaps)
         assert status.code == 2, status.out
         assert json.loads(status.out)["state"] == "CRITICAL"
+
+
+# --- (4) the sidecar through kubeadm's patches --------------------------------------------
+
+PATCHES = MANIFESTS / "kubeadm-patches"
+KUBEADM_ETCD = Path(__file__).resolve().parent / "data" / "kubeadm-1.32-etcd.yaml"
+KUBECTL = shutil.which("kubectl")
+# The lists a strategic merge patch merges by key inside a Pod: the fields k8s.io/api's
+# core/v1 types tag with patchStrategy "merge" and this patchMergeKey. Every other list
+# is replaced whole, as the strategic merge does for lists without that tag.
+POD_MERGE_KEYS = {"containers": "name", "initContainers": "name",
+                  "ephemeralContainers": "name", "volumes": "name", "imagePullSecrets": "name",
+                  "resourceClaims": "name", "schedulingGates": "name", "hostAliases": "ip",
+                  "topologySpreadConstraints": "topologyKey", "volumeMounts": "mountPath",
+                  "volumeDevices": "devicePath", "env": "name", "ports": "containerPort",
+                  "ownerReferences": "uid"}
+SET_ORDER = "$setElementOrder/"
+
+
+def strategic_merge(original: dict, patch: dict) -> dict:
+    """A strategic merge patch applied to a Pod as kubeadm applies a `+strategic` file
+    (apimachinery's StrategicMergePatch with the Pod's tags): maps merge key by key, null
+    deletes a key, the keyed lists above merge item by item, other lists are replaced,
+    and `$setElementOrder/LIST` orders a merged list. The other directives ($patch,
+    $retainKeys, $deleteFromPrimitiveList) and lists of scalars with a merge strategy
+    (metadata.finalizers) are not needed here and refused rather than guessed."""
+    merged = copy.deepcopy(original)
+    orders = {key[len(SET_ORDER):]: value for key, value in patch.items()
+              if key.startswith(SET_ORDER)}
+    for key, value in patch.items():
+        if key.startswith(SET_ORDER):
+            continue
+        if key.startswith("$") or key == "finalizers":
+            raise NotImplementedError(f"strategic merge directive or field {key!r}")
+        current = merged.get(key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = strategic_merge(current, value)
+        elif isinstance(value, list) and isinstance(current, list) and key in POD_MERGE_KEYS:
+            merged[key] = merge_keyed_list(current, value, POD_MERGE_KEYS[key], orders.get(key))
+        else:
+            merged[key] = copy.deepcopy(value)
+    for key in set(orders) - set(patch):  # an order for a list the patch leaves alone
+        merged[key] = merge_keyed_list(merged[key], [], POD_MERGE_KEYS[key], orders[key])
+    return merged
+
+
+def merge_keyed_list(original: list, patch: list, key: str, order: list | None) -> list:
+    """Items with the same key merge, new ones are added; then apimachinery's order: the
+    patch's items (or $setElementOrder's) in that order, the items only the original has
+    in theirs, and an original-only item goes before a patch item only when both were in
+    the original and it came first there (normalizeElementOrder, mergeSortedSlice)."""
+    merged = list(original)
+    names = [item[key] for item in original]
+    for item in patch:
+        if item[key] in names:
+            index = names.index(item[key])
+            merged[index] = strategic_merge(merged[index], item)
+        else:
+            merged.append(strategic_merge({}, item))
+    wanted = [item[key] for item in (order if order is not None else patch)]
+    assert [name for name in wanted if name in {item[key] for item in patch}] == \
+        [item[key] for item in patch], "the patch list and $setElementOrder disagree"
+    ordered = sorted((item for item in merged if item[key] in wanted),
+                     key=lambda item: wanted.index(item[key]))
+    rest = [item for item in merged if item[key] not in wanted]
+    result = []
+    while ordered or rest:
+        first_rest = bool(rest) and bool(ordered) and rest[0][key] in names and \
+            ordered[0][key] in names and names.index(rest[0][key]) < names.index(ordered[0][key])
+        result.append(rest.pop(0) if first_rest or not ordered else ordered.pop(0))
+    return result
+
+
+def kubeadm_patch_files() -> list[tuple[str, str, Path]]:
+    """(target, patch type, path) for each file, read as kubeadm reads a --patches
+    directory: TARGET[SUFFIX][+PATCHTYPE].(yaml|json), the type strategic by default."""
+    targets = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+               "kubeletconfiguration", "corednsdeployment")
+    found = []
+    for path in sorted(PATCHES.iterdir()):
+        match = re.match(rf"^({'|'.join(targets)})([^.+\n]*)?(\+(json|merge|strategic))?"
+                         r"\.(yaml|json)$", path.name)
+        assert match, f"{path.name}: kubeadm would ignore it or refuse it"
+        found.append((match[1], match[4] or "strategic", path))
+    return found
+
+
+def kubeadm_patched_etcd() -> dict:
+    """kubeadm's etcd manifest with every etcd patch applied, in file order and, inside a
+    file, document by document (kubeadm splits a file at ---)."""
+    with open(KUBEADM_ETCD) as stream:
+        pod = yaml.safe_load(stream)
+    for target, kind, path in kubeadm_patch_files():
+        assert (target, kind) == ("etcd", "strategic"), path.name
+        with open(path) as stream:
+            for patch in yaml.safe_load_all(stream):
+                if patch:
+                    pod = strategic_merge(pod, patch)
+    return pod
+
+
+def without_kubeadm_serialization(pod: dict) -> dict:
+    """kubeadm writes `creationTimestamp: null` and `status: {}`; the shipped manifest
+    leaves out what says nothing."""
+    pod = copy.deepcopy(pod)
+    assert pod.pop("status") == {}
+    assert pod["metadata"].pop("creationTimestamp") is None
+    return pod
+
+
+def test_the_kubeadm_patch_gives_the_shipped_etcd_manifest():
+    patched = without_kubeadm_serialization(kubeadm_patched_etcd())
+    shipped = documents("etcd-static-pod.yaml")[0]
+    with open(KUBEADM_ETCD) as stream:
+        kubeadm = yaml.safe_load(stream)
+    # Container for container: kubeadm's etcd untouched, the sidecar after it.
+    names = [container["name"] for container in patched["spec"]["containers"]]
+    assert names == [container["name"] for container in shipped["spec"]["containers"]]
+    assert names == ["etcd", "healthprobes"]
+    for ours, theirs in zip(patched["spec"]["containers"], shipped["spec"]["containers"],
+                            strict=True):
+        assert ours == theirs, ours["name"]
+    assert patched["spec"]["containers"][0] == kubeadm["spec"]["containers"][0]
+    assert patched["spec"]["volumes"] == shipped["spec"]["volumes"] == kubeadm["spec"]["volumes"]
+    assert patched == shipped
+
+
+def test_without_the_order_directive_the_sidecar_would_come_first():
+    """Why the patch carries $setElementOrder/containers: kubeadm upgrade would read the
+    sidecar's image as etcd's version."""
+    with open(PATCHES / "etcd+strategic.yaml") as stream:
+        patch = yaml.safe_load(stream)
+    del patch["spec"][SET_ORDER + "containers"]
+    with open(KUBEADM_ETCD) as stream:
+        pod = strategic_merge(yaml.safe_load(stream), patch)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["healthprobes", "etcd"]
+
+
+# Patches that exercise each rule strategic_merge keeps, for the comparison with kubectl.
+MERGE_CASES = [
+    {"spec": {"volumes": [{"name": "extra", "emptyDir": {}}],
+              "containers": [{"name": "etcd", "env": [{"name": "GOMAXPROCS", "value": "2"}],
+                              "volumeMounts": [{"name": "extra", "mountPath": "/extra"}]}]}},
+    {"metadata": {"labels": {"tier": None, "team": "platform"}},
+     "spec": {"containers": [{"name": "etcd", "command": ["etcd", "--name=other"]}]}},
+    {"spec": {SET_ORDER + "volumes": [{"name": "etcd-data"}, {"name": "etcd-certs"}]}},
+    {"spec": {"containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]}},
+]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+@pytest.mark.parametrize("case", [None, *MERGE_CASES],
+                         ids=["the shipped patch", "add and merge", "null and replace",
+                              "order only", "two new"])
+def test_strategic_merge_agrees_with_kubectl(tmp_path, case):
+    """strategic_merge against apimachinery's own, through `kubectl patch --local`,
+    which applies a strategic merge patch with the Pod's tags as kubeadm does."""
+    if case is None:
+        patch_file = PATCHES / "etcd+strategic.yaml"
+        with open(patch_file) as stream:
+            case = yaml.safe_load(stream)
+    else:
+        patch_file = tmp_path / "patch.json"
+        patch_file.write_text(json.dumps(case))
+    done = subprocess.run([KUBECTL, "patch", "--local", "-f", str(KUBEADM_ETCD),
+                           "--type", "strategic", "--patch-file", str(patch_file), "-o", "json"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
+    assert done.returncode == 0, done.stderr
+    with open(KUBEADM_ETCD) as stream:
+        ours = strategic_merge(yaml.safe_load(stream), case)
+    assert ours == json.loads(done.stdout)
