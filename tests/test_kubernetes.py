@@ -19,7 +19,7 @@ import grpc
 import pytest
 import yaml
 
-from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
+from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries, etcdctl
 from servers.grpc_health_server import health_server
 from tests.conftest import run_command
 from tests.readers import swap_deployed
@@ -80,8 +80,47 @@ def test_every_manifest_passes_the_kubernetes_schemas(version):
                            *(str(MANIFESTS / name) for name in names)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Deployment + Service, Pod, PersistentVolumeClaim + CronJob
-    assert done.stdout.count(" passed ") == 5, done.stdout
+    # Namespace + PersistentVolumeClaim + CronJob, Pod, Deployment + Service
+    assert done.stdout.count(" passed ") == 6, done.stdout
+
+
+def test_a_fresh_cluster_can_apply_the_manifests():
+    """`kubectl apply -f deploy/kubernetes/` reads the files in name order and each file
+    document by document: every namespace an object names must exist by then (created
+    earlier in that order, or one a cluster always has)."""
+    existing = {"default", "kube-system"}
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        for document in documents(path.name):
+            if document["kind"] == "Namespace":
+                existing.add(document["metadata"]["name"])
+            else:
+                namespace = document["metadata"].get("namespace", "default")
+                assert namespace in existing, (path.name, document["kind"], namespace)
+    assert "healthprobes" in existing
+
+
+def test_the_cronjob_meets_the_restricted_pod_security_standard():
+    """Its Namespace enforces the restricted standard: a pod that breaks it would be
+    refused at creation, and the CronJob would never run. The rules of that standard
+    that a pod spec can break here."""
+    namespace, claim, cronjob = documents("etcd-checks-cronjob.yaml")
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert claim["metadata"]["namespace"] == cronjob["metadata"]["namespace"] == \
+        namespace["metadata"]["name"]
+    spec = pod_spec(cronjob)
+    assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert {next(iter(set(volume) - {"name"})) for volume in spec["volumes"]} <= \
+        {"secret", "persistentVolumeClaim", "emptyDir", "configMap", "projected"}
+    for container in spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, container["name"]
+        assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+        assert not context.get("capabilities", {}).get("add"), container["name"]
+        assert not container.get("ports"), container["name"]  # no hostPort either
 
 
 def test_the_schemas_reject_a_broken_probe(tmp_path):
@@ -251,6 +290,13 @@ def test_etcd_cronjob_commands(certs, tmp_path):
             assert ("baseline" in answer["summary"]) == (attempt == 0), answer["summary"]
         state_files = list((tmp_path / "state").iterdir())
         assert state_files and all(path.stat().st_mode & 0o077 == 0 for path in state_files)
+        # A year on, the Secret's copy of the certificate has expired (README.md,
+        # "Renewing the certificate"): every run fails, and says why.
+        expired = {**swaps, "/etc/etcd-client/tls.crt": str(certs.expired_cert),
+                   "/etc/etcd-client/tls.key": str(certs.expired_key)}
+        status = run(jobs["status/command"], expired)
+        assert status.code == 2, status.out
+        assert "the server rejected our client certificate" in json.loads(status.out)["summary"]
         cluster.members[2].kill()
         status = run(jobs["status/command"], swaps)
         assert status.code == 2, status.out
@@ -429,3 +475,89 @@ def test_strategic_merge_agrees_with_kubectl(tmp_path, case):
     with open(KUBEADM_ETCD) as stream:
         ours = strategic_merge(yaml.safe_load(stream), case)
     assert ours == json.loads(done.stdout)
+
+
+# --- (5) the read-only etcd user of README.md --------------------------------------------
+
+README = MANIFESTS / "README.md"
+
+
+def readme_block(containing: str) -> str:
+    """The fenced shell block of README.md that contains ``containing``."""
+    blocks = re.findall(r"^```\n(.*?)^```", README.read_text(), re.S | re.M)
+    found = [block for block in blocks if containing in block]
+    assert len(found) == 1, containing
+    return found[0]
+
+
+def etcdctl_as(pki: Path, endpoint: str, certificate: str, *args: str, user: str = ""):
+    command = [str(etcdctl()), "--endpoints", endpoint, "--cacert", str(pki / "ca.crt"),
+               "--cert", str(pki / f"{certificate}.crt"), "--key", str(pki / f"{certificate}.key"),
+               *(["--user", user] if user else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@needs_etcd
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_the_readme_makes_a_read_only_etcd_user_the_checks_can_use(certs, tmp_path):
+    """README.md's commands, as written (bash, openssl, etcdctl), against a real etcd
+    with client-certificate auth as kubeadm runs it; only the certificate directory, the
+    endpoint and the password files are swapped. Before: kubeadm's health-check
+    certificate writes any key. After: the API server's and kubeadm's certificates keep
+    their rights, the checks' certificate and user read nothing but `health`, and every
+    check_etcd subcommand runs as that user."""
+    ca = certs.ca_object
+    pki, home = tmp_path / "pki", tmp_path / "home"
+    pki.mkdir()
+    home.mkdir()
+    ca.cert_pem.write_to_path(str(pki / "ca.crt"))
+    ca.private_key_pem.write_to_path(str(pki / "ca.key"))
+    for name, common_name in (("healthcheck-client", "kube-etcd-healthcheck-client"),
+                              ("apiserver-etcd-client", "kube-apiserver-etcd-client")):
+        leaf = ca.issue_cert(f"{name}.test", common_name=common_name)
+        leaf.cert_chain_pems[0].write_to_path(str(pki / f"{name}.crt"))
+        leaf.private_key_pem.write_to_path(str(pki / f"{name}.key"))
+    (home / "root-password").write_text("root-secret\n")
+    (home / "healthprobes-password").write_text("checks-secret\n")
+    (tmp_path / "wrong-password").write_text("not-it\n")
+    files = TlsFiles(str(certs.server_cert), str(certs.server_key), str(certs.ca),
+                     str(pki / "healthcheck-client.crt"), str(pki / "healthcheck-client.key"))
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
+        endpoint = cluster.members[0].client_url
+        # Without etcd auth, kubeadm's health-check certificate may write anything.
+        wrote = etcdctl_as(pki, endpoint, "healthcheck-client", "put", "/registry/secrets/x", "y")
+        assert wrote.returncode == 0, wrote.stderr
+        script = swap_deployed(readme_block("etcdctl auth enable"), {
+            "cd /etc/kubernetes/pki/etcd": f"cd {pki}",
+            "https://127.0.0.1:2379": endpoint,
+            "~/": f"{home}/"})
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ,
+                                   "PATH": f"{etcdctl().parent}:{os.environ['PATH']}"})
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        def may(certificate: str, *args: str) -> bool:
+            return etcdctl_as(pki, endpoint, certificate, *args).returncode == 0
+
+        assert may("apiserver-etcd-client", "put", "/registry/secrets/x", "z")
+        assert may("healthcheck-client", "get", "/registry/secrets/x")  # kubeadm's: root
+        assert not may("healthprobes", "get", "health")  # the certificate alone: nothing
+        user = "healthprobes:checks-secret"
+        assert may("healthprobes", "get", "health", "--user", user)
+        for denied in (("get", "/registry/secrets/x"), ("put", "health", "x")):
+            answer = etcdctl_as(pki, endpoint, "healthprobes", *denied, user=user)
+            assert "permission denied" in answer.stderr, (denied, answer.stderr)
+
+        tls = ["--endpoints", endpoint, "--cacert", str(pki / "ca.crt"),
+               "--cert", str(pki / "healthprobes.crt"), "--key", str(pki / "healthprobes.key"),
+               "--user", "healthprobes"]
+        for subcommand in ("health", "status", "alarms", "members", "cluster", "metrics"):
+            extra = ["--state-dir", str(tmp_path / "state")] if subcommand == "metrics" else []
+            result = run_command("check_etcd", subcommand, *tls, *extra, "--password-file",
+                                 str(home / "healthprobes-password"))
+            assert result.code == 0, (subcommand, result.out)
+        wrong = run_command("check_etcd", "status", *tls, "--password-file",
+                            str(tmp_path / "wrong-password"))
+        assert wrong.code == 2, wrong.out
+        assert "authentication failed for user 'healthprobes'" in wrong.out, wrong.out
