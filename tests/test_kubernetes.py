@@ -461,14 +461,12 @@ def test_strategic_merge_agrees_with_kubectl(tmp_path, case):
     """strategic_merge against apimachinery's own, through `kubectl patch --local`,
     which applies a strategic merge patch with the Pod's tags as kubeadm does."""
     if case is None:
-        patch_file = PATCHES / "etcd+strategic.yaml"
-        with open(patch_file) as stream:
+        with open(PATCHES / "etcd+strategic.yaml") as stream:
             case = yaml.safe_load(stream)
-    else:
-        patch_file = tmp_path / "patch.json"
-        patch_file.write_text(json.dumps(case))
+    # -p (not --patch-file, which older kubectl lacks), as JSON: the same patch kubeadm
+    # makes of a YAML file before it applies it.
     done = subprocess.run([KUBECTL, "patch", "--local", "-f", str(KUBEADM_ETCD),
-                           "--type", "strategic", "--patch-file", str(patch_file), "-o", "json"],
+                           "--type", "strategic", "-p", json.dumps(case), "-o", "json"],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
     assert done.returncode == 0, done.stderr
