@@ -256,3 +256,30 @@ def test_categraf_example_runs(servers, certs):
             assert re.search(r'item="orders.v1.Refunds"} 2$', done.stdout, re.M)
         else:
             assert re.search(r"^healthprobes,check=etcd_\w+,\S+ state=0i", done.stdout, re.M)
+
+
+@pytest.mark.parametrize("config, table, readme", [
+    (DEPLOY / "telegraf" / "healthprobes.conf", "inputs.exec", DEPLOY / "telegraf" / "README.md"),
+    (DEPLOY / "categraf" / "input.exec" / "exec.toml", "instances",
+     DEPLOY / "categraf" / "README.md")])
+def test_the_readme_beside_each_config_sets_up_its_host_paths(config, table, readme):
+    """Every host directory a configured command uses (the venv, the certificates, the
+    state directory) is made by a command in the README beside it, and the venv by the
+    one pip command that puts the executables where the configuration runs them."""
+    text = readme.read_text()
+    blocks = "\n".join(re.findall(r"^ *```\n(.*?)^ *```", text, re.S | re.M))
+    assert ("python3 -m venv /opt/healthprobes && /opt/healthprobes/bin/pip install "
+            in blocks), blocks
+    folders = set()
+    for command, _section in config_commands(config, table):
+        program, *args = shlex.split(command)
+        assert program.startswith("/opt/healthprobes/bin/check_"), program
+        folders |= {str(Path(arg).parent) for arg in args if arg.startswith(("/etc/", "/var/"))
+                    and Path(arg).suffix in (".crt", ".key")}
+        if "--state-dir" in args:
+            folders.add(args[args.index("--state-dir") + 1])
+    assert len(folders) == 2, folders  # the certificates' folder and the state folder
+    for folder in folders:
+        assert re.search(rf"install -d -m 07[05]0 .*{re.escape(folder)}$", blocks, re.M), folder
+    state = next(folder for folder in folders if folder.startswith("/var/"))
+    assert re.search(rf"install -d -m 0700 .*{re.escape(state)}$", blocks, re.M)

