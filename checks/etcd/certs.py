@@ -35,8 +35,8 @@ EPILOG = """\
 thresholds:
   Plain days mean "fewer days left than this alerts"; Nagios ranges are read as ranges.
   A certificate that has expired or is not valid yet is CRITICAL whatever the thresholds.
-  CA certificates (basicConstraints CA:TRUE, bundled intermediates too) are held to the
-  --ca-expiry-* thresholds, the others to --cert-expiry-*.
+  CA certificates (basicConstraints CA:TRUE, bundled intermediates too) are held
+  to the CA thresholds, the others to the leaf thresholds.
 
 examples:
   check_etcd certs --pki-dir /etc/kubernetes/pki/etcd \\
