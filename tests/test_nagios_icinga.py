@@ -167,6 +167,7 @@ COMMANDS = {  # CheckCommand name: the check's own arguments for --help
     "etcd_members": ("check_etcd", "members"),
     "etcd_cluster": ("check_etcd", "cluster"),
     "etcd_metrics": ("check_etcd", "metrics"),
+    "etcd_certs": ("check_etcd", "certs"),
     "metrics": ("check_metrics",),
 }
 # Output format and probe mode belong to Telegraf/Categraf and the kubelet, not Icinga;

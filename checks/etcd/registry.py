@@ -10,4 +10,5 @@ SUBCOMMANDS = (
     ("members", "judge the member list: size, learners, unstarted members"),
     ("cluster", "ask every member and judge quorum, leader, alarms, versions"),
     ("metrics", "judge each member's key metrics from /metrics (a preset)"),
+    ("certs", "judge this node's etcd certificate files: expiry, keys, chain, names"),
 )
