@@ -182,14 +182,14 @@ def icinga_arguments() -> dict[str, set[str]]:
     text = (DEPLOY / "icinga2" / "healthprobes.conf").read_text()
     blocks = dict(re.findall(r'(?:object|template) CheckCommand "([^"]+)" \{(.*?)\n\}', text,
                              re.S))
-    found = {}
-    for name, body in blocks.items():
+    def passed(name: str) -> set[str]:  # its own, and its templates', as Icinga imports
+        body = blocks.get(name, "")
         options = set(re.findall(r'^\t\t"(--[a-z-]+)" = \{', body, re.M))
         for template in re.findall(r'^\timport "([^"]+)"', body, re.M):
-            options |= set(re.findall(r'^\t\t"(--[a-z-]+)" = \{', blocks.get(template, ""),
-                                      re.M))
-        found[name] = options
-    return found
+            options |= passed(template)
+        return options
+
+    return {name: passed(name) for name in blocks}
 
 
 def help_options(*command: str) -> set[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from healthprobes.checks.etcd.connection import CONNECTION
 from healthprobes.checks.runtime.expiry import expiry_options, judge, parse_days, soonest_text
 from healthprobes.checks.runtime.options import APPEND, Command, Group, Option, UsageError
 from healthprobes.checks.runtime.ranges import misordered
@@ -80,11 +81,18 @@ def command() -> Command:
                help="CRITICAL when a CA certificate has fewer days left than this (default: "
                     "90)"),
     ])
-    return Command("certs", "", [files, thresholds],
+    return Command("certs", "", [files, thresholds], leave_out=[CONNECTION],
                    description="Judge etcd's certificate files on this node without "
                                "connecting anywhere: days left, keys, chain to the CA, the "
                                "member's addresses in the server and peer certificates.",
                    epilog=EPILOG)
+
+
+CONNECTS = False  # reads files only: check_etcd takes no connection options for it
+
+
+def target(args: Values) -> str:
+    return args.pki_dir or ",".join([*args.cert_file, args.apiserver_client_cert or ""]).strip(",")
 
 
 def validate(args: Values) -> None:

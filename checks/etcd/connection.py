@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     from healthprobes.probes.http import Url
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
+CONNECTION = "connection (etcdctl's flags and ETCDCTL_* variables)"
 
 
 def connection_options() -> Group:
-    return Group("connection (etcdctl's flags and ETCDCTL_* variables)", [
+    return Group(CONNECTION, [
         Option("--endpoints", action=APPEND, env="ETCDCTL_ENDPOINTS", metavar="URLS",
                help=f"comma-separated client URLs; repeatable (default: {DEFAULT_ENDPOINT}; "
                     "host:port means http, or https when a TLS option is given)"),

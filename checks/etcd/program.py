@@ -50,10 +50,17 @@ def subcommand(name: str) -> ModuleType:
 
 
 def validate(args: Values) -> None:
-    validate_connection(args)
-    own = getattr(subcommand(args.command), "validate", None)
+    module = subcommand(args.command)
+    if getattr(module, "CONNECTS", True):
+        validate_connection(args)
+    own = getattr(module, "validate", None)
     if own is not None:
         own(args)
+
+
+def target(args: Values) -> str:
+    """What the status line names: the endpoints, or what a subcommand reads instead."""
+    return getattr(subcommand(args.command), "target", target_text)(args)
 
 
 def run(args: Values, deadline: Deadline) -> Report:
@@ -70,7 +77,7 @@ PROGRAM = CheckProgram(
               for name, summary in SUBCOMMANDS],
     validate=validate,
     run=run,
-    target=target_text,
+    target=target,
     epilog=EPILOG,
 )
 

@@ -1,6 +1,8 @@
 """check_etcd's subcommands. A new subcommand is one module in this folder, with
 ``command()``, ``run(args, deadline)`` and, if it checks its options against each
-other, ``validate(args)``, plus one line here."""
+other, ``validate(args)``, plus one line here. A subcommand that connects nowhere sets
+``CONNECTS = False`` (no connection options are read for it) and says what it reads in
+``target(args)``."""
 
 # (name, what --help says of it); the module is healthprobes.checks.etcd.<name>.
 SUBCOMMANDS = (

@@ -53,7 +53,7 @@ def render_help(parser: Parser, command: Command | None) -> str:
         for name, sub in parser.commands.items():
             lines.append(f"  {name:<10} {sub.summary}")
         lines.append(f"'{parser.prog} COMMAND --help' shows a command's own options.")
-    groups = (command.groups if command else []) + parser.groups
+    groups = parser.groups_of(command)
     for group in groups:
         lines += ["", f"{group.title}:"]
         for option in group.options:

@@ -111,9 +111,13 @@ class Command:
 
     def __init__(self, name: str, summary: str, groups: Iterable[Group] = (),
                  description: str = "", epilog: str = "",
-                 load: Callable[[], Command] | None = None) -> None:
+                 load: Callable[[], Command] | None = None,
+                 leave_out: Iterable[str] = ()) -> None:
         self.name, self.summary, self.groups = name, summary, list(groups)
         self.description, self.epilog, self.load = description or summary, epilog, load
+        # Titles of the program's own groups this subcommand has no use for (check_etcd
+        # certs reads files: no connection options); they are neither taken nor shown.
+        self.leave_out = frozenset(leave_out)
 
     def resolved(self) -> Command:
         if self.load is None:
@@ -142,9 +146,15 @@ class Parser:
         self.groups = list(groups)
         self.commands = {command.name: command for command in commands}
 
+    def groups_of(self, command: Command | None) -> list[Group]:
+        """The command's own groups, then the program's that it takes."""
+        if command is None:
+            return list(self.groups)
+        return command.groups + [group for group in self.groups
+                                 if group.title not in command.leave_out]
+
     def _options(self, command: Command | None) -> list[Option]:
-        groups = self.groups + (command.groups if command else [])
-        return [option for group in groups for option in group.options]
+        return [option for group in self.groups_of(command) for option in group.options]
 
     def parse(self, argv: Sequence[str]) -> Values:
         command: Command | None = None
