@@ -11,6 +11,7 @@ import sys
 
 from healthprobes.checks.promql.options import judging_options
 from healthprobes.checks.runtime.executable import main as run_main
+from healthprobes.checks.runtime.expiry import expiry_options
 from healthprobes.checks.runtime.numbers import parse_bytes
 from healthprobes.checks.runtime.options import (
     FLAG,
@@ -100,6 +101,7 @@ def scrape_options() -> Group:
         Option("--scrape-labels", metavar="NAME=VALUE,...", default="",
                help="labels added to every scraped series, as a Prometheus server adds "
                     "job and instance: lets rules that select {job=~\"etcd\"} match"),
+        *expiry_options(what="certificate the https target or --cert presents"),
     ])
 
 
@@ -211,8 +213,10 @@ def bind_queries(args: Values) -> list:
     return queries
 
 
-def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context=None):
-    """Fetch and parse the target; returns the exposition and the scrape's time."""
+def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context=None,
+           keep: list | None = None):
+    """Fetch and parse the target; returns the exposition and the scrape's time.
+    ``keep`` receives the connection (its handshake's certificates)."""
     import time
 
     from healthprobes.probes import exposition
@@ -223,7 +227,7 @@ def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context
         tls_context = client_context(args.cacert, args.cert, args.key,
                                      verify=not args.insecure_skip_tls_verify)
     body = exposition.fetch(args.target_url, deadline, tls_context, args.scrape_headers,
-                            args.max_bytes, client_cert=bool(args.cert))
+                            args.max_bytes, client_cert=bool(args.cert), keep=keep)
     now = time.time()
     found = exposition.parse(body, names, str(args.target_url))
     if args.extra_labels:
@@ -241,7 +245,8 @@ def run(args: Values, deadline: Deadline) -> Report:
                     extrapolate=args.extrapolate)
     rules = getattr(args, "alert_rules", None) or []
     names = wanted_names(args.queries + [rule.query for rule in rules])
-    found, now = scrape(args, deadline, names)
+    connections: list = []
+    found, now = scrape(args, deadline, names, keep=connections)
     target = str(args.target_url)
     findings = Findings()
     notes, _ = judge(args.queries, found, now, target, policy, deadline, findings)
@@ -261,7 +266,13 @@ def run(args: Values, deadline: Deadline) -> Report:
     details = problem_lines(findings.results, args.verbose)
     # A pending alert is OK for now, but the one thing a reader must not miss.
     details += [f"OK: {result.text}" for result in pending if f"OK: {result.text}" not in details]
-    return findings.report("metrics", target, ok, details + notes)
+    report = findings.report("metrics", target, ok, details + notes)
+    if args.target_url.scheme != "https":
+        return report
+    from healthprobes.checks.runtime.expiry import add_to_report, connection_certificates
+
+    presented = [("", connection.peer_certificates) for connection in connections]
+    return add_to_report(report, args, connection_certificates(presented, args.cert))
 
 
 PROGRAM = CheckProgram(

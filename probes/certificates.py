@@ -197,3 +197,20 @@ def names_missing(names: list[str], expected: list[str]) -> list[str]:
         if host not in dns and wildcard not in dns:
             missing.append(name)
     return missing
+
+
+def expired_words(leaf: bytes) -> str:
+    """"certificate has expired: N days ago (not after ...)" for a handshake's leaf that
+    verification refused as expired; "" when it does not parse or has not expired."""
+    import datetime
+
+    found = from_der([leaf], "server")
+    if not found:
+        return ""
+    not_after = found[0].not_after
+    seconds = (datetime.datetime.now(datetime.UTC) - not_after).total_seconds()
+    if seconds <= 0:
+        return ""
+    ago = f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds / 3600:.1f} hours"
+    return (f"certificate has expired: {ago} ago, not after "
+            f"{not_after.strftime('%Y-%m-%d %H:%M:%SZ')}")

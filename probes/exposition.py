@@ -58,12 +58,15 @@ class Exposition:
 
 def fetch(url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
           headers: dict[str, str] | None = None, max_bytes: int = 64 << 20,
-          client_cert: bool = False) -> bytes:
+          client_cert: bool = False, keep: list | None = None) -> bytes:
     """The endpoint's body, gzip-decoded by the client; never more than ``max_bytes``
-    either way (see :mod:`healthprobes.probes.content_coding`)."""
+    either way (see :mod:`healthprobes.probes.content_coding`). ``keep``, when given,
+    receives the connection, for a caller that reads what its handshake presented."""
     from healthprobes.probes.http import Connection
 
     connection = Connection(url, deadline, tls, max_body=max_bytes, client_cert=client_cert)
+    if keep is not None:
+        keep.append(connection)
     try:
         response = connection.request("GET", "", headers={
             "Accept": ACCEPT, "Accept-Encoding": "gzip", **(headers or {})})

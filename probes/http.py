@@ -153,6 +153,9 @@ class Connection:
         self._sock = None
         self._buffer = b""  # received and not yet used: bytes from _position on
         self._position = 0
+        # The certificates the server presented in the last handshake, DER, leaf first:
+        # raw bytes only, kept for a check that judges them (parsing costs an import).
+        self.peer_certificates: list[bytes] = []
 
     def close(self) -> None:
         if self._sock is not None:
@@ -222,12 +225,17 @@ class Connection:
         try:
             address = sock.getpeername()
             sock.settimeout(self._timeout("TLS handshake"))
-            return self.tls.wrap_socket(sock, server_hostname=self.server_name)  # type: ignore[union-attr]
+            secured = self.tls.wrap_socket(sock, server_hostname=self.server_name)  # type: ignore[union-attr]
+            self.peer_certificates = presented_certificates(secured)
+            return secured
         except ssl.SSLError as error:
             sock.close()
             reason = describe_ssl_error(error)
             if isinstance(error, ssl.SSLCertVerificationError):
-                reason = f"the server's certificate failed verification ({reason}; see --cacert)"
+                expired = (self._expired_leaf(address)
+                           if error.verify_code == _CERT_HAS_EXPIRED else "")
+                reason = (f"the server's certificate failed verification ({expired or reason}; "
+                          "see --cacert)")
             elif getattr(error, "reason", "") in _NOT_TLS and self._speaks_plain_http(address):
                 reason = "the server does not speak TLS: it answers plain HTTP (use http://)"
             elif not self.client_cert and getattr(error, "reason", "") in _WANTS_CLIENT_CERT:
@@ -247,6 +255,34 @@ class Connection:
             raise ProbeError(self.url.text, "the server closed the connection in the TLS "
                              "handshake (does it require a client certificate? see --cert and "
                              "--key)", ProbeError.TLS) from None
+
+    def _expired_leaf(self, address: tuple) -> str:
+        """How long ago the server's certificate expired, read through a second handshake
+        that does not verify: only on this failure path, within a short part of the
+        deadline; "" when that handshake fails too."""
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        client_files = getattr(self.tls, "client_files", None)
+        try:
+            if client_files:
+                context.load_cert_chain(*client_files)
+            probe = _tls_socket(_socket.AF_INET6 if ":" in address[0] else _socket.AF_INET)
+        except (OSError, ssl.SSLError):
+            return ""
+        try:
+            probe.settimeout(min(0.5, max(0.01, self.deadline.remaining() / 4)))
+            probe.connect(address)
+            with context.wrap_socket(probe, server_hostname=self.server_name) as secured:
+                leaf = secured.getpeercert(binary_form=True)
+        except OSError:
+            return ""
+        finally:
+            probe.close()
+        from healthprobes.probes.certificates import expired_words
+
+        return expired_words(leaf) if leaf else ""
 
     def _speaks_plain_http(self, address: tuple) -> bool:
         """Whether the server behind a failed handshake answers plain HTTP: asked on a
@@ -611,6 +647,26 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYE
             "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST")
 _WANTS_CLIENT_CERT = ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
                       "SSLV3_ALERT_HANDSHAKE_FAILURE")
+
+
+_CERT_HAS_EXPIRED = 10  # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
+
+
+def presented_certificates(secured) -> list[bytes]:
+    """The certificates the server sent, DER, leaf first. Python 3.13+ gives the whole
+    chain as presented (``get_unverified_chain``); before it only the leaf can be read.
+    ``getpeercert(binary_form=True)`` gives the leaf even when verification is off."""
+    chain = getattr(secured, "get_unverified_chain", None)
+    if chain is not None:
+        import ssl
+
+        try:
+            return [certificate.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                    for certificate in chain() or []]
+        except (ValueError, AttributeError):
+            pass
+    leaf = secured.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
 
 
 class _Reused(Exception):

@@ -116,4 +116,7 @@ def client_context(ca_path: str | None = None, cert_path: str | None = None,
         context.verify_mode = ssl.CERT_NONE
     if cert_path and key_path:
         context.load_cert_chain(cert_path, key_path)
+    # Kept for the one handshake that must not verify (reading an expired certificate,
+    # probes/http.py): a server demanding a client certificate wants it there too.
+    context.client_files = (cert_path, key_path) if cert_path and key_path else None
     return context

@@ -76,6 +76,9 @@ RUNTIME = {
 }
 RANGES = {"healthprobes.checks.runtime.ranges": Allowed(147, "Nagios threshold ranges "
                                                         "(-w/-c)")}
+EXPIRY = {"healthprobes.checks.runtime.expiry": Allowed(
+    250, "the --cert-expiry-* options a check connecting over TLS declares; it imports "
+         "nothing more until a certificate is read")}
 HTTP = {
     "healthprobes.probes.http": Allowed(498, "the HTTP/1.1 client on _socket"),
     "healthprobes.probes.http_url": Allowed(190, "what the client sends: URLs, percent-"
@@ -87,7 +90,7 @@ HTTP = {
 
 # --- check_etcd --------------------------------------------------------------------------
 
-ETCD = RUNTIME | HTTP | {
+ETCD = RUNTIME | HTTP | EXPIRY | {
     "healthprobes.checks.etcd": Allowed(176, "check_etcd's package"),
     "healthprobes.checks.etcd.program": Allowed(340, "check_etcd's executable"),
     "healthprobes.checks.etcd.registry": Allowed(94, "the subcommands by name: only the one "
@@ -279,7 +282,7 @@ GRPC = RUNTIME | RANGES | GRPC_LIBRARY | {
 
 # --- check_metrics -----------------------------------------------------------------------
 
-METRICS = RUNTIME | RANGES | HTTP | {
+METRICS = RUNTIME | RANGES | HTTP | EXPIRY | {
     "healthprobes.checks.metrics": Allowed(260, "check_metrics's executable"),
     "healthprobes.checks.promql": Allowed(80, "the PromQL package (empty)"),
     "healthprobes.checks.promql.options": Allowed(137, "thresholds per expression, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from healthprobes.checks.runtime.expiry import expiry_options
 from healthprobes.checks.runtime.options import (
     APPEND,
     FLAG,
@@ -22,6 +23,7 @@ from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from healthprobes.checks.runtime.results import Report
     from healthprobes.probes.deadline import Deadline
     from healthprobes.probes.etcd import Credentials, EtcdSession
     from healthprobes.probes.etcd_answers import Member
@@ -60,6 +62,7 @@ def connection_options() -> Group:
         Option("--password-file", metavar="FILE",
                help="file whose first line is the user's password (the password is never "
                     "printed)"),
+        *expiry_options(what="certificate a member or --cert presents (https only)"),
     ])
 
 
@@ -127,6 +130,11 @@ class Connector:
         self._tls = None
         self._idle: dict[str, EtcdSession] = {}  # finished sessions, kept alive for reuse
         self.answered: EtcdSession | None = None  # whose member list was taken
+        self.members: list[Member] = []  # the member list, once asked: names members
+        # Every connection made for this run, whose handshakes add_certificates reads
+        # once the subcommand has its report (a scrape adds its own).
+        self.connections: list = []
+        args.__dict__.setdefault("connectors", []).append(self)
 
     def tls(self):
         if self._tls is None:
@@ -149,8 +157,11 @@ class Connector:
         from healthprobes.probes.etcd import EtcdSession
 
         tls = self.tls() if url.scheme == "https" else None
-        return EtcdSession(url, self.deadline, tls, self.args.credentials, bool(self.args.cert),
-                           self.args.dial_timeout, self.args.command_timeout)
+        session = EtcdSession(url, self.deadline, tls, self.args.credentials,
+                              bool(self.args.cert), self.args.dial_timeout,
+                              self.args.command_timeout)
+        self.connections.append(session.connection)
+        return session
 
     def sessions(self) -> list[EtcdSession]:
         """Sessions for the endpoints given, or for every member with --cluster."""
@@ -169,7 +180,33 @@ class Connector:
         """
         members, winner = ask_first(sessions, lambda session: session.members(), self.deadline)
         self._idle[winner.target] = self.answered = winner
+        self.members = members
         return members
+
+
+def add_certificates(args: Values, report: Report) -> Report:
+    """The certificates of every https connection the subcommand made, judged into its
+    report (:func:`healthprobes.checks.runtime.expiry.add_to_report`): per member where
+    several were asked, named by the member list where the run read one. Nothing is
+    imported for plain http."""
+    if not any(url.scheme == "https" for url in getattr(args, "urls", ())):
+        return report
+    presented: dict[str, list[bytes]] = {}
+    names: dict[str, str] = {}
+    for connector in getattr(args, "connectors", []):
+        for member in connector.members:
+            for url in member_urls([member], "https"):
+                names[url.authority] = member.label
+        for connection in connector.connections:
+            if connection.peer_certificates:  # one handshake per member is enough
+                presented.setdefault(connection.url.authority, connection.peer_certificates)
+    from healthprobes.checks.runtime.expiry import add_to_report, connection_certificates
+
+    several = len(presented) > 1
+    labelled = connection_certificates(
+        [(names.get(where, where) if several else "", blobs)
+         for where, blobs in presented.items()], args.cert)
+    return add_to_report(report, args, labelled)
 
 
 def ask_any(sessions: list[EtcdSession], question, deadline: Deadline):

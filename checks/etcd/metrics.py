@@ -184,7 +184,8 @@ def run(args: Values, deadline: Deadline) -> Report:
         metrics_url = Url(url.scheme, url.host, url.port, url.prefix + "/metrics", url.text)
         body = exposition.fetch(metrics_url, deadline,
                                 connector.tls() if url.scheme == "https" else None,
-                                max_bytes=args.max_bytes, client_cert=bool(args.cert))
+                                max_bytes=args.max_bytes, client_cert=bool(args.cert),
+                                keep=connector.connections)
         return exposition.parse(body, names, str(url)), time.time()
 
     scrapes = run_all([(str(url), lambda url=url: scrape(url)) for url in args.urls], deadline)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from healthprobes.checks.etcd.connection import (
+    add_certificates,
     connection_options,
     target_text,
     validate_connection,
@@ -64,7 +65,10 @@ def target(args: Values) -> str:
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    return subcommand(args.command).run(args, deadline)
+    """The subcommand's report, with the certificates its https connections were
+    shown judged into it: one shared step, so no subcommand words them itself."""
+    report = subcommand(args.command).run(args, deadline)
+    return add_certificates(args, report)
 
 
 PROGRAM = CheckProgram(

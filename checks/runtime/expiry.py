@@ -10,16 +10,18 @@ it whatever the thresholds say.
 
 from __future__ import annotations
 
+# Only what every check has loaded already: connecting checks declare these options on
+# their common path (plain http included), so ranges and results wait for a value.
 from healthprobes.checks.runtime.options import Option
-from healthprobes.checks.runtime.ranges import INF, Range, parse_range
-from healthprobes.checks.runtime.results import Perf, judge_number
 from healthprobes.checks.runtime.states import CRITICAL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
 
-    from healthprobes.checks.runtime.results import Findings
+    from healthprobes.checks.runtime.options import Values
+    from healthprobes.checks.runtime.ranges import Range
+    from healthprobes.checks.runtime.results import Findings, Report
     from healthprobes.probes.certificates import CertificateFacts
 
 DAY = 86400.0
@@ -28,6 +30,8 @@ DAY = 86400.0
 def parse_days(text: str) -> Range | None:
     """An option converter: plain days mean "fewer than this alerts" (``30`` → ``30:``);
     a Nagios range is taken as written; an empty value means no threshold."""
+    from healthprobes.checks.runtime.ranges import INF, Range, parse_range
+
     plain = text.strip()
     try:
         days = float(plain)
@@ -84,6 +88,8 @@ def detail_line(label: str, certificate: CertificateFacts, days: float) -> str:
 
 def _why(state: int, warning: Range | None, critical: Range | None, violation: str) -> str:
     """"fewer than 30 days" for a plain-days threshold, the range's words otherwise."""
+    from healthprobes.checks.runtime.ranges import INF
+
     threshold = critical if state == CRITICAL else warning
     if threshold is not None and not threshold.invert and threshold.end == INF:
         return f"fewer than {threshold.start:g} days"
@@ -98,6 +104,8 @@ def judge(findings: Findings, certificates: list[tuple[str, CertificateFacts]],
     ``cert_expiry_days_<label>`` each, then ``cert_expiry_days`` (the minimum) as
     perfdata. CA certificates are held to the CA thresholds where given. Returns the
     long-output lines, soonest expiry first."""
+    from healthprobes.checks.runtime.results import Perf, judge_number
+
     lines = []
     soonest: tuple[float, str] | None = None
     for label, certificate in certificates:
@@ -136,3 +144,64 @@ def soonest_text(findings_certificates: list[tuple[str, CertificateFacts]],
         return ""
     label, certificate = min(findings_certificates, key=lambda pair: pair[1].not_after)
     return f"earliest expiry: {label} in {days_left(certificate, now):.1f} days"
+
+
+# --- the certificates of the connections a check made --------------------------------
+
+def connection_certificates(presented: list[tuple[str, list[bytes]]],
+                            client_file: str | None) -> list[tuple[str, CertificateFacts]]:
+    """Label what the connections' peers presented (``presented``: where, DER blobs leaf
+    first; where is "" for a check with one target, else the endpoint or member) and the
+    client certificate the check itself presents (``client_file``, --cert). Labels:
+    ``server``, ``server_<where>``, ``_chain1``... after the leaf, ``client``."""
+    from healthprobes.probes.certificates import facts, from_der, read_pem
+    from healthprobes.probes.errors import ProbeError
+
+    labelled = []
+    for where, blobs in presented:
+        base = f"server_{where}" if where else "server"
+        for certificate in from_der(blobs, "server"):
+            position = certificate.position
+            labelled.append((f"{base}_chain{position}" if position else base, certificate))
+    if client_file:
+        try:
+            parsed = read_pem(client_file)
+        except ProbeError:  # the handshake read it; a file changed since is no finding here
+            parsed = []
+        for position, certificate in enumerate(parsed):
+            labelled.append((f"client_chain{position}" if position else "client",
+                             facts(certificate, "client", position)))
+    return labelled
+
+
+def add_to_report(report: Report, args: Values,
+                  certificates: list[tuple[str, CertificateFacts]]) -> Report:
+    """The connection's certificates judged into a check's finished report: one finding
+    and perfdata each, ``cert_expiry_days`` the minimum; the status line names a
+    certificate that is worse than the rest of the report, or the earliest expiry when
+    all is OK. Without --cert-expiry-warning/-critical the days are not judged (an
+    expired or not yet valid certificate is CRITICAL all the same) and the long output
+    lists the certificates only with -v."""
+    if not certificates:
+        return report
+    import datetime
+
+    from healthprobes.checks.runtime.results import SUMMARY_LIMIT, Findings, clip, worst_text
+    from healthprobes.checks.runtime.states import OK
+
+    findings = Findings()
+    now = datetime.datetime.now(datetime.UTC)
+    warning = getattr(args, "cert_expiry_warning", None)
+    critical = getattr(args, "cert_expiry_critical", None)
+    lines = judge(findings, certificates, now, warning, critical)
+    before = report.state if report.results else OK
+    report.results += findings.results
+    report.perfdata += findings.perfdata
+    if getattr(args, "verbose", 0) or warning is not None or critical is not None \
+            or findings.state != OK:
+        report.details += lines
+    if findings.state > before:
+        report.summary = clip(f"{worst_text(findings.results)}; {report.summary}", SUMMARY_LIMIT)
+    elif report.state == OK:
+        report.summary = clip(f"{report.summary}; {soonest_text(certificates, now)}", SUMMARY_LIMIT)
+    return report
