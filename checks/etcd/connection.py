@@ -134,7 +134,9 @@ class Connector:
         # Every connection made for this run, whose handshakes add_certificates reads
         # once the subcommand has its report (a scrape adds its own).
         self.connections: list = []
-        args.__dict__.setdefault("connectors", []).append(self)
+        run_connectors = getattr(args, "connectors", None)  # this run's, set by program.run
+        if run_connectors is not None:
+            run_connectors.append(self)
 
     def tls(self):
         if self._tls is None:

@@ -18,14 +18,13 @@ from healthprobes.checks.etcd.connection import (
 )
 from healthprobes.checks.etcd.registry import SUBCOMMANDS
 from healthprobes.checks.runtime.executable import main as run_main
-from healthprobes.checks.runtime.options import Command
+from healthprobes.checks.runtime.options import Command, Values
 from healthprobes.checks.runtime.program import CheckProgram
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from healthprobes.checks.runtime.options import Values
     from healthprobes.checks.runtime.results import Report
     from healthprobes.probes.deadline import Deadline
 
@@ -67,6 +66,10 @@ def target(args: Values) -> str:
 def run(args: Values, deadline: Deadline) -> Report:
     """The subcommand's report, with the certificates its https connections were
     shown judged into it: one shared step, so no subcommand words them itself."""
+    # This run's own view of the options: what it collects (its connectors and their
+    # connections) must not pile up on, or mix with, other runs of the same options.
+    args = Values(**args.__dict__)
+    args.connectors = []
     report = subcommand(args.command).run(args, deadline)
     return add_certificates(args, report)
 
