@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from healthprobes.probes.errors import ProbeError
+from healthprobes.probes.local_files import FileProblem, read_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,11 +93,9 @@ def read_pem(path: str) -> list[X509]:
     from cryptography import x509
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(1 << 20)
-    except OSError as error:
-        raise ProbeError("", f"cannot read certificate {path}: {error.strerror}",
-                         ProbeError.CONFIG) from None
+        data = read_regular(path, 1 << 20)
+    except FileProblem as problem:
+        raise ProbeError("", f"certificate: {problem}", ProbeError.CONFIG) from None
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError:
@@ -119,11 +118,9 @@ def key_matches(certificate: X509, key_path: str) -> bool:
     from cryptography.hazmat.primitives import serialization
 
     try:
-        with open(key_path, "rb") as handle:
-            data = handle.read(1 << 20)
-    except OSError as error:
-        raise ProbeError("", f"cannot read key {key_path}: {error.strerror}",
-                         ProbeError.CONFIG) from None
+        data = read_regular(key_path, 1 << 20)
+    except FileProblem as problem:
+        raise ProbeError("", f"key: {problem}", ProbeError.CONFIG) from None
     try:
         key = serialization.load_pem_private_key(data, password=None,
                                                  unsafe_skip_rsa_key_validation=True)

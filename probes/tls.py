@@ -42,12 +42,12 @@ class TlsMaterial:
 
 
 def _read_pem(path: str, what: str, marker: bytes) -> bytes:
+    from healthprobes.probes.local_files import FileProblem, read_regular
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(1 << 20)  # a PEM bundle larger than 1 MiB is not a PEM bundle
-    except OSError as error:
-        raise ProbeError("", f"cannot read {what} {path}: {error.strerror}",
-                         ProbeError.CONFIG) from None
+        data = read_regular(path, 1 << 20)  # a PEM bundle over 1 MiB is not a PEM bundle
+    except FileProblem as problem:
+        raise ProbeError("", f"{what}: {problem}", ProbeError.CONFIG) from None
     if marker not in data:
         raise ProbeError("", f"{what} {path} is not PEM (no {marker.decode()} block)",
                          ProbeError.CONFIG)

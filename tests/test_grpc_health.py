@@ -394,7 +394,7 @@ def test_unusable_certificate_files_are_unknown(certs, tmp_path, server):
     bad_pem = check("--addr", server.address, "--tls", "--tls-ca-cert", str(garbage))
     mismatched = check("--addr", server.address, "--tls", "--tls-client-cert",
                        str(certs.client_cert), "--tls-client-key", str(certs.server_key))
-    assert missing.code == 3 and "cannot read CA certificate" in missing.first_line
+    assert missing.code == 3 and "CA certificate: cannot read" in missing.first_line
     assert bad_pem.code == 3 and "is not PEM" in bad_pem.first_line
     assert mismatched.code == 3 and "does not match certificate" in mismatched.first_line
     for run in (missing, bad_pem, mismatched):

@@ -128,3 +128,19 @@ def test_the_deadline_runs_while_options_are_read():
     assert done.returncode == 3, done.stdout
     assert json.loads(done.stdout)["state"] == "UNKNOWN"
     assert sys.executable  # the launcher's own interpreter ran it
+
+
+@pytest.mark.parametrize("command", [
+    ["check_etcd", "certs", "--cert-file", "{fifo}"],
+    ["check_grpc_health", "--addr", "127.0.0.1:1", "--tls", "--tls-ca-cert", "{fifo}"],
+    ["check_etcd", "health", "--endpoints", "https://127.0.0.1:1", "--cacert", "{fifo}"],
+    ["check_metrics", "--url", "https://127.0.0.1:1/m", "--expr", "up", "--cacert", "{fifo}"],
+])
+def test_certificate_files_that_never_end_are_refused_at_once(tmp_path, command):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    run = run_command(*[part.format(fifo=fifo) for part in command], "-t", "3")
+    assert time.monotonic() - started < 2, run.out
+    assert run.code in (2, 3) and "is not a regular file" in run.out, run.out
+    assert run.err == ""

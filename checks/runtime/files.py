@@ -1,12 +1,7 @@
-"""Reading the files a user names (secrets, rules): regular files only, and bounded.
-
-A FIFO would block the read forever and /dev/zero never ends; both are refused before
-a byte is read, and so is a file larger than its option allows.
-"""
+"""Files named by options (secrets, rules): read as probes/local_files.py reads them, and
+a file that cannot be used is a usage error naming the option."""
 
 from __future__ import annotations
-
-import os
 
 from healthprobes.checks.runtime.options import UsageError
 
@@ -14,29 +9,9 @@ from healthprobes.checks.runtime.options import UsageError
 def read_user_file(path: str, option: str, limit: int) -> bytes:
     """The whole file, at most ``limit`` bytes; anything else is a usage error naming the
     option."""
+    from healthprobes.probes.local_files import FileProblem, read_regular
+
     try:
-        # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as error:
-        raise UsageError(f"{option}: cannot read {path} ({error.strerror})") from None
-    try:
-        info = os.fstat(descriptor)
-        if (info.st_mode & 0o170000) != 0o100000:  # S_ISREG, without importing stat
-            raise UsageError(f"{option}: {path} is not a regular file")
-        if info.st_size > limit:
-            raise UsageError(f"{option}: {path} is larger than {limit} bytes")
-        os.set_blocking(descriptor, True)
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(descriptor, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:  # it grew while we read
-            raise UsageError(f"{option}: {path} is larger than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as error:
-        raise UsageError(f"{option}: cannot read {path} ({error.strerror})") from None
-    finally:
-        os.close(descriptor)
+        return read_regular(path, limit)
+    except FileProblem as problem:
+        raise UsageError(f"{option}: {problem}") from None
