@@ -17,6 +17,24 @@ def check_port(text: str, address: str) -> int:
     return port
 
 
+def dns_name(host: str, address: str) -> str:
+    """A host name as getaddrinfo and the Host header take it: ASCII (IDNA for others),
+    labels of 1 to 63 letters, digits, hyphens or underscores, 253 characters in all
+    (RFC 1035 2.3.4), checked here rather than found out as a failed lookup."""
+    try:
+        name = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise ValueError(f"{address!r}: {host[:70]!r} is not a valid host name") from None
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    for label in labels:
+        if len(name) > 253 or not label or len(label) > 63 or not _HOST_CHARS.issuperset(
+                label):
+            raise ValueError(f"{address!r}: not a valid host name (at most 63 characters "
+                             f"between dots, 253 in all): {label[:70]!r} is no valid part "
+                             "of a host name")
+    return name
+
+
 def check_host(host: str, address: str) -> str:
     """A DNS name, an IPv4 address or a bracketless IPv6 address (with an optional %zone);
     returns it unchanged."""
@@ -28,13 +46,7 @@ def check_host(host: str, address: str) -> str:
                 "%" in host and not zone):
             raise ValueError(f"{address!r}: {host!r} is no IPv6 address")
         return host
-    name = host.encode("idna").decode("ascii") if not host.isascii() else host
-    if len(name.rstrip(".")) > 253:
-        raise ValueError(f"{address!r}: the host name is longer than DNS allows (253)")
-    for label in name.rstrip(".").split("."):
-        if not label or len(label) > 63 or not _HOST_CHARS.issuperset(label):
-            raise ValueError(f"{address!r}: {label[:70]!r} is no valid part of a host name "
-                             "(1-63 letters, digits or hyphens)")
+    dns_name(host, address)
     return host
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _socket
 
+from healthprobes.probes.address import dns_name
 from healthprobes.probes.errors import ProbeError
 
 # RFC 3986 2.3: characters a URI component may carry as they are.
@@ -179,7 +180,7 @@ def parse_url(text: str, default_scheme: str = "http") -> Url:
         if not is_ip_literal(host.partition("%")[0]) or ":" not in host:
             raise ValueError(f"{text!r}: [{host}] is not an IPv6 address")
     else:
-        host = _host_name(text, host)
+        host = dns_name(host, text)
     if not port_text:
         port = 443 if scheme == "https" else 80
     elif port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536:
@@ -198,25 +199,6 @@ def without_userinfo(text: str) -> str:
                                    text.find("#", start)) if index >= 0), default=len(text))
     at = text.rfind("@", start, end)
     return text if at < 0 else f"{text[:start]}<redacted>{text[at:]}"
-
-
-def _host_name(text: str, host: str) -> str:
-    """A host name as getaddrinfo and the Host header take it: ASCII (IDNA for others),
-    labels of 1 to 63 characters (RFC 1035 2.3.4), checked here rather than found
-    out as a failed lookup."""
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError(f"{text!r}: {host!r} is not a valid host name") from None
-    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
-    if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
-        raise ValueError(f"{text!r}: not a valid host name (at most 63 characters between "
-                         "dots, 253 in all)")
-    if " " in host:
-        raise ValueError(f"{text!r}: a space in the host")
-    return host
-
 
 
 def is_ip_literal(host: str) -> bool:

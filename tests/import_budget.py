@@ -81,6 +81,8 @@ EXPIRY = {"healthprobes.checks.runtime.expiry": Allowed(
          "nothing more until a certificate is read")}
 HTTP = {
     "healthprobes.probes.http": Allowed(498, "the HTTP/1.1 client on _socket"),
+    "healthprobes.probes.address": Allowed(80, "host names and ports checked up front, "
+                                           "shared with check_grpc_health's --addr"),
     "healthprobes.probes.http_url": Allowed(190, "what the client sends: URLs, percent-"
                                             "encoding, request headers"),
     "healthprobes.probes.http_wire": Allowed(140, "RFC 9112's rules for what comes back "

@@ -70,12 +70,21 @@ FAILED_RUN_CODES = {"usage": 1, "probe": 2, "timeout": 2, "internal": 2}
 
 
 def sniff_exit_codes(argv: list[str]) -> str:
+    return sniffed(argv, "exit-codes") or "nagios"
+
+
+def sniffed(argv: list[str], name: str) -> str | None:
+    """The last value of ``--name`` (also ``-name``, ``--name=value``) in raw arguments,
+    for what must be known before, or without, parsing them."""
+    found = None
     for index, arg in enumerate(argv):
-        if arg in ("--exit-codes", "-exit-codes") and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(("--exit-codes=", "-exit-codes=")):
-            return arg.split("=", 1)[1]
-    return "nagios"
+        if arg == "--":
+            break
+        if arg in (f"--{name}", f"-{name}") and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif arg.startswith((f"--{name}=", f"-{name}=")):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 def process_age() -> float:
@@ -102,15 +111,9 @@ def probe_budget(timeout: float) -> Deadline:
 
 def sniff_output_mode(argv: list[str]) -> tuple[str, bool]:
     """Format and probe mode from raw arguments, for reporting a usage error in kind."""
-    fmt = os.environ.get(ENV_FORMAT, "nagios").strip().lower()
+    fmt = sniffed(argv, "format") or os.environ.get(ENV_FORMAT, "nagios").strip().lower()
     probe = os.environ.get(ENV_PROBE, "").strip().lower() in ("1", "true", "yes", "on")
-    for index, arg in enumerate(argv):
-        if arg in ("--format", "-format") and index + 1 < len(argv):
-            fmt = argv[index + 1]
-        elif arg.startswith(("--format=", "-format=")):
-            fmt = arg.split("=", 1)[1]
-        elif arg in ("--probe", "-probe"):
-            probe = True
+    probe = probe or any(arg in ("--probe", "-probe") for arg in argv)
     return (fmt if fmt in FORMATS else "nagios"), probe
 
 
@@ -157,16 +160,13 @@ def sniff_timeout(argv: list[str]) -> float:
     """``-t``/``--timeout`` from raw arguments, so the clock runs before any option is
     read (reading one may hang: a FIFO named as a password file); the default if absent
     or unreadable (parsing then reports it)."""
-    found = None
-    for index, arg in enumerate(argv):
+    found = sniffed(argv, "timeout")
+    for index, arg in enumerate(argv):  # the short spellings: -t 5, -t5
         if arg == "--":
             break
-        if arg in ("-t", "--timeout", "-timeout") and index + 1 < len(argv):
+        if arg == "-t" and index + 1 < len(argv):
             found = argv[index + 1]
-        elif arg.startswith(("--timeout=", "-timeout=")):
-            found = arg.split("=", 1)[1]
-        elif arg.startswith("-t") and not arg.startswith("-t=") and len(arg) > 2 and (
-                arg[2].isdigit() or arg[2] == "."):
+        elif arg.startswith("-t") and len(arg) > 2 and (arg[2].isdigit() or arg[2] == "."):
             found = arg[2:]
     try:
         return parse_timeout(found) if found is not None else DEFAULT_TIMEOUT
