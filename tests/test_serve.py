@@ -411,3 +411,35 @@ def test_secrets_never_in_answers_or_logs(tmp_path):
     assert any("redacted" in answer for answer in answers), answers
     assert not any(token in answer for answer in answers)
     assert token not in log
+
+
+# --- rate histories ----------------------------------------------------------------------
+
+def test_rate_history_is_kept_in_memory_per_module_and_target(tmp_path):
+    """Without a state directory, rate() has its history from the second probe on, and
+    writes no file; each target has its own history."""
+    counter = {"value": 0}
+
+    def metrics_route(path: str, query: str):
+        counter["value"] += 10
+        return 200, {"Content-Type": "text/plain"}, f"c_total {counter['value']}\n".encode()
+
+    state_home = tmp_path / "home"
+    state_home.mkdir()
+    with standin({"/metrics": metrics_route}) as (base, _), \
+            standin({"/metrics": metrics_route}) as (other, _):
+        modules = {"rate": {"check": "check_metrics",
+                            "args": ["--url", base + "/metrics", "--expr", "rate(c_total[5m])",
+                                     "--label", "r"],
+                            "targets": ["http://127.0.0.1:*/metrics"]}}
+        with serving(tmp_path, {"modules": modules},
+                     env={"HOME": str(state_home), "XDG_STATE_HOME": str(state_home)}) as served:
+            first = served.get("/probe/rate")[1]
+            time.sleep(1.1)
+            second = served.get("/probe?module=rate")[1]
+            other_first = served.get(f"/probe?module=rate&target={other}/metrics")[1]
+    assert "baseline" in first or "history" in first, first
+    [(labels, rate)] = samples(second)["healthprobes_perfdata"]
+    assert labels["label"] == "r" and 0 < rate < 100, second
+    assert "healthprobes_perfdata" not in other_first  # its own, new history
+    assert list(state_home.rglob("*.json")) == []
