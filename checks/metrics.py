@@ -242,7 +242,7 @@ def run(args: Values, deadline: Deadline) -> Report:
 
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
                     args.first_run_state, args.empty_state, args.nan_state,
-                    extrapolate=args.extrapolate)
+                    extrapolate=args.extrapolate, memory=getattr(args, "histories", None))
     rules = getattr(args, "alert_rules", None) or []
     names = wanted_names(args.queries + [rule.query for rule in rules])
     connections: list = []
