@@ -297,7 +297,10 @@ def test_prometheus_sees_probe_success_follow_the_targets(certs, tmp_path):
         values = wait_for(success, lambda found: set(found) == everyone
                           and all(value == 1 for value in found.values()))
         first_seen = time.monotonic() - started
-        up = by_target(prometheus, "up")
+        scraped = {(job, target) for job, job_targets in targets.items()
+                   for target in job_targets}
+        up = wait_for(lambda: by_target(prometheus, "up"),
+                      lambda found: scraped <= set(found))
         # Every scrape answered, except the target no pattern allows: 400, no probe.
         assert up[("healthprobes_grpc", refused)] == 0
         assert all(value == 1 for key, value in up.items() if key[1] != refused), up
