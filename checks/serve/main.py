@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
+    # aiohttp logs a malformed request (a client's fault, answered 400) with a traceback:
+    # noise an attacker could fill the log with. Handler errors are logged in one line
+    # by serve itself (server.one_line_errors).
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     from healthprobes.checks.serve.config import ConfigError, load_config
 
     try:
