@@ -1,6 +1,8 @@
 # healthprobes: the checks as an image, for sidecars, CronJobs, collectors and CI jobs.
 #   docker build -t healthprobes:0.1.0 .
 #   docker run --rm --network host healthprobes:0.1.0 check_etcd health --endpoints http://127.0.0.1:2379
+#   docker run -d -p 9143:9143 -v $PWD/config.yml:/etc/healthprobes/config.yml:ro \
+#       healthprobes:0.1.0 serve --config /etc/healthprobes/config.yml   (healthprobes serve)
 #   docker run -d --name probes healthprobes:0.1.0        (no arguments: waits as a sidecar)
 # Where only a local base image exists: --build-arg BASE_IMAGE=that-image (it needs
 # python3 3.11+ with venv). deploy/docker/try_image.py builds one with debootstrap and
@@ -28,7 +30,10 @@ ENV PATH=/opt/healthprobes/bin:$PATH \
     PYTHONUNBUFFERED=1
 # A fixed numeric uid, so that Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
-# `docker run IMAGE check_etcd ...` runs the check; no arguments waits as a sidecar.
-# A Kubernetes `command:` replaces the entrypoint and runs the check directly.
+# `docker run IMAGE serve --config FILE` runs `healthprobes serve` (listening on
+# 0.0.0.0:9143 unless --listen says otherwise); `docker run IMAGE check_etcd ...` runs
+# the check; no arguments waits as a sidecar. A Kubernetes `command:` replaces the
+# entrypoint and runs the check directly.
+EXPOSE 9143
 ENTRYPOINT ["/opt/healthprobes/bin/healthprobes-entrypoint"]
 CMD []

@@ -22,7 +22,8 @@ import yaml
 from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries, etcdctl
 from servers.grpc_health_server import health_server
 from tests.conftest import run_command
-from tests.readers import swap_deployed
+from tests.readers import parse_prometheus, swap_deployed
+from tests.serving import serving
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 BINARIES = etcd_binaries()
@@ -74,14 +75,16 @@ def run(command: list[str], swaps: dict[str, str]):
 def test_every_manifest_passes_the_kubernetes_schemas(version):
     """The oldest version the kubeadm layout is written for, and the newest schemas."""
     names = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
-    assert names == ["etcd-checks-cronjob.yaml", "etcd-static-pod.yaml", "grpc-service.yaml"]
+    assert names == ["etcd-checks-cronjob.yaml", "etcd-probes-daemonset.yaml",
+                     "etcd-static-pod.yaml", "grpc-service.yaml", "grpc-sidecar.yaml"]
     done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict",
                            "--kubernetes-version", version,
                            *(str(MANIFESTS / name) for name in names)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Namespace + PersistentVolumeClaim + CronJob, Pod, Deployment + Service
-    assert done.stdout.count(" passed ") == 6, done.stdout
+    # Namespace + PersistentVolumeClaim + CronJob, ConfigMap + DaemonSet + Service, Pod,
+    # Deployment + Service, ConfigMap + Deployment + Service
+    assert done.stdout.count(" passed ") == 12, done.stdout
 
 
 def test_a_fresh_cluster_can_apply_the_manifests():
@@ -559,3 +562,198 @@ def test_the_readme_makes_a_read_only_etcd_user_the_checks_can_use(certs, tmp_pa
                             str(tmp_path / "wrong-password"))
         assert wrong.code == 2, wrong.out
         assert "authentication failed for user 'healthprobes'" in wrong.out, wrong.out
+
+
+# --- (6) healthprobes serve: the gRPC sidecar and the etcd DaemonSet ----------------------
+
+SERVE_MANIFESTS = ["grpc-sidecar.yaml", "etcd-probes-daemonset.yaml"]
+
+
+def serve_config(name: str) -> dict:
+    """The serve configuration in the manifest's ConfigMap."""
+    (config_map,) = [doc for doc in documents(name) if doc["kind"] == "ConfigMap"]
+    return yaml.safe_load(config_map["data"]["config.yml"])
+
+
+def serve_container(name: str) -> tuple[dict, dict]:
+    """(pod spec, the container that runs `healthprobes serve`)."""
+    (workload,) = [doc for doc in documents(name) if doc["kind"] in ("Deployment", "DaemonSet")]
+    spec = pod_spec(workload)
+    (container,) = [c for c in spec.get("initContainers", []) + spec["containers"]
+                    if c.get("args", [""])[0] == "serve"]
+    return spec, container
+
+
+def all_containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def module_timeout(module: dict) -> float:
+    (timeout,) = [arg.split("=", 1)[1] for arg in module["args"] if arg.startswith("--timeout=")]
+    return float(timeout.removesuffix("s"))
+
+
+def write_swapped_config(name: str, swaps: dict[str, str], folder: Path) -> Path:
+    path = folder / f"{name}.config.yml"
+    path.write_text(swap_deployed(yaml.safe_dump(serve_config(name)), swaps))
+    return path
+
+
+def kvstore_swaps(certs, address: str) -> dict[str, str]:
+    return {"127.0.0.1:2379": address,
+            "/etc/healthprobes/tls/ca.crt": str(certs.ca),
+            "/etc/healthprobes/tls/tls.crt": str(certs.client_cert),
+            "/etc/healthprobes/tls/tls.key": str(certs.client_key)}
+
+
+def daemonset_swaps(certs, endpoint: str) -> dict[str, str]:
+    return {"https://127.0.0.1:2379": endpoint, "https://10.0.0.*:2379": "https://127.0.0.1:*",
+            "/etc/kubernetes/pki/etcd/ca.crt": str(certs.ca),
+            "/etc/kubernetes/pki/etcd/healthcheck-client.crt": str(certs.client_cert),
+            "/etc/kubernetes/pki/etcd/healthcheck-client.key": str(certs.client_key)}
+
+
+@pytest.mark.parametrize("name", SERVE_MANIFESTS)
+def test_the_configmap_passes_serve_check_config(name, certs, tmp_path):
+    """Each ConfigMap's config.yml, certificate paths swapped for real files, is what
+    `healthprobes serve --check-config` accepts; and the sidecar reads it where the
+    ConfigMap is mounted."""
+    swaps = (kvstore_swaps(certs, "127.0.0.1:2379") if name == "grpc-sidecar.yaml"
+             else daemonset_swaps(certs, "https://127.0.0.1:2379"))
+    config = write_swapped_config(name, swaps, tmp_path)
+    result = run_command("healthprobes", "serve", "--check-config", "--config", str(config))
+    assert result.code == 0, result.out + result.err
+    # The check can fail: a module with a misspelt option is refused, and named.
+    broken = serve_config(name)
+    next(iter(broken["modules"].values()))["args"].append("--timeuot=2s")
+    config.write_text(swap_deployed(yaml.safe_dump(broken), swaps))
+    result = run_command("healthprobes", "serve", "--check-config", "--config", str(config))
+    assert result.code == 3 and "timeuot" in result.out + result.err, result.out + result.err
+    spec, container = serve_container(name)
+    config_arg = next(arg for arg in container["args"] if arg.startswith("--config="))
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config"
+                 or m["name"].endswith("-config"))
+    assert config_arg == f"--config={mount['mountPath']}/config.yml" and mount["readOnly"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    (config_map,) = [doc for doc in documents(name) if doc["kind"] == "ConfigMap"]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+
+
+def test_the_app_probes_are_httpget_to_the_sidecar_within_its_deadlines():
+    """The app container's three probes ask the sidecar's port for a module the
+    ConfigMap has, and each module's -t is below the probe's timeoutSeconds, so serve
+    answers with its reason before the kubelet gives up."""
+    spec, sidecar = serve_container("grpc-sidecar.yaml")
+    # A native sidecar: started (and ready) before the app, stopped after it.
+    assert sidecar in spec["initContainers"] and sidecar["restartPolicy"] == "Always"
+    (port,) = sidecar["ports"]
+    assert (port["name"], port["containerPort"]) == ("probes", 9143)
+    modules = serve_config("grpc-sidecar.yaml")["modules"]
+    (app,) = spec["containers"]
+    assert app["image"].startswith("registry.k8s.io/etcd:")  # Go, no Python, no shell
+    for probe_name in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = app[probe_name]["httpGet"]
+        # By number: the kubelet resolves a port name among the probed container's ports.
+        assert probe["port"] == port["containerPort"], probe_name
+        module = probe["path"].removeprefix("/probe/")
+        assert module in modules, probe_name
+        assert module_timeout(modules[module]) < app[probe_name]["timeoutSeconds"], probe_name
+    for probe_name in ("startupProbe", "livenessProbe"):  # the sidecar's own health
+        assert sidecar[probe_name]["httpGet"]["port"] == "probes"
+
+
+@pytest.mark.parametrize("name", SERVE_MANIFESTS)
+def test_serve_containers_are_locked_down(name):
+    spec, container = serve_container(name)
+    for each in all_containers(spec):
+        context = each["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False, each["name"]
+        assert context["readOnlyRootFilesystem"] is True, each["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]}, each["name"]
+        assert each["resources"]["requests"] and each["resources"]["limits"]["memory"]
+    assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    mounts = container["volumeMounts"]
+    assert mounts and all(m["readOnly"] for m in mounts)
+    if name == "grpc-sidecar.yaml":
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] != 0
+    else:
+        # On the control-plane nodes, on their network, kubeadm's PKI read-only.
+        assert spec["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+        assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                "effect": "NoSchedule"} in spec["tolerations"]
+        assert spec["hostNetwork"] is True
+        (pki,) = [v for v in spec["volumes"] if "hostPath" in v]
+        assert pki["hostPath"]["path"] == "/etc/kubernetes/pki/etcd"
+        assert any(m["name"] == pki["name"] and m["readOnly"] for m in mounts)
+        assert "--listen=$(NODE_IP):9143" in container["args"]
+        (service,) = [doc for doc in documents(name) if doc["kind"] == "Service"]
+        assert service["spec"]["selector"] == spec_labels(name)
+        assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+
+
+def spec_labels(name: str) -> dict:
+    (workload,) = [doc for doc in documents(name) if doc["kind"] in ("Deployment", "DaemonSet")]
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+@needs_etcd
+def test_the_sidecar_answers_the_kubelets_probes_over_mtls(certs, tmp_path):
+    """The kvstore Deployment as it runs: a real etcd demanding client certificates (its
+    server certificate names kvstore.default.svc, as the module verifies), serve with the
+    ConfigMap's modules, and the app's httpGet probes, path for path: 200 while etcd
+    serves, 503 with the check's reason when its client certificate is a stranger's and
+    when etcd is gone."""
+    ca = certs.ca_object
+    server = ca.issue_cert("kvstore.default.svc", "127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    files = TlsFiles(str(tmp_path / "server.pem"), str(tmp_path / "server.key"), str(certs.ca),
+                     str(certs.client_cert), str(certs.client_key))
+    spec, _ = serve_container("grpc-sidecar.yaml")
+    paths = {name: spec["containers"][0][name]["httpGet"]["path"]
+             for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
+        address = cluster.members[0].client_url.removeprefix("https://")
+        config = write_swapped_config("grpc-sidecar.yaml", kvstore_swaps(certs, address),
+                                      tmp_path)
+        with serving(config) as sidecar:
+            for probe_name, path in paths.items():
+                answer = sidecar.get(path)
+                assert answer.status == 200, (probe_name, answer)
+                assert " OK" in answer.body, (probe_name, answer)
+        stranger = {**kvstore_swaps(certs, address),
+                    "/etc/healthprobes/tls/tls.crt": str(certs.stranger_cert),
+                    "/etc/healthprobes/tls/tls.key": str(certs.stranger_key)}
+        config = write_swapped_config("grpc-sidecar.yaml", stranger, tmp_path)
+        with serving(config) as sidecar:
+            for probe_name, path in paths.items():
+                answer = sidecar.get(path)
+                assert answer.status == 503 and "CRITICAL" in answer.body, (probe_name, answer)
+    config = write_swapped_config("grpc-sidecar.yaml", kvstore_swaps(certs, address), tmp_path)
+    with serving(config) as sidecar:
+        for probe_name, path in paths.items():
+            answer = sidecar.get(path)
+            assert answer.status == 503 and "CRITICAL" in answer.body, (probe_name, answer)
+
+
+@needs_etcd
+def test_the_daemonset_serves_each_member_and_refuses_other_targets(certs, tmp_path):
+    """The DaemonSet's modules against a 3-member TLS cluster with client-certificate
+    auth, as Prometheus asks them: every member allowed by the targets pattern, one
+    refused, and the cluster module without a target."""
+    with etcd_tls_cluster(certs) as cluster:
+        first = cluster.members[0].client_url
+        config = write_swapped_config("etcd-probes-daemonset.yaml",
+                                      daemonset_swaps(certs, first), tmp_path)
+        with serving(config) as node:
+            for member in cluster.members:
+                answer = node.get(f"/probe?module=etcd_member&target={member.client_url}")
+                assert answer.status == 200, answer
+                assert parse_prometheus(answer.body)["probe_success"][0].value == 1
+            refused = node.get("/probe?module=etcd_member&target=https://192.0.2.1:2379")
+            assert refused.status == 400, refused
+            answer = node.get("/probe?module=etcd_cluster")
+            families = parse_prometheus(answer.body)
+            assert families["probe_success"][0].value == 1
+            assert families["healthprobes_state"][0].value == 0

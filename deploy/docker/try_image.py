@@ -1,4 +1,5 @@
-"""Build the healthprobes image and run every check from it against real local servers.
+"""Build the healthprobes image and run every check, and its serve form, from it against
+real local servers.
 
     python deploy/docker/try_image.py                      # base: python:3.11-slim
     python deploy/docker/try_image.py --debootstrap        # no registry: a Debian base
@@ -11,8 +12,8 @@ made with debootstrap and `docker import` (as root), for machines that reach a D
 mirror but no container registry. --ca-bundle (default: $PIP_CERT or
 $REQUESTS_CA_BUNDLE) goes into the build stage only, for pip behind an intercepting proxy.
 
-Prints each run, the image size, and exits non-zero if any exit code is not the one
-expected.
+Prints each run, the image size, and exits non-zero if any exit code (or any answer of
+the serve form) is not the one expected.
 """
 
 from __future__ import annotations
@@ -184,6 +185,84 @@ def try_checks(trial: Trial, certs_dir: Path) -> None:
     trial.run("a bad option: UNKNOWN", 3, "check_etcd", "health", "--no-such-option")
 
 
+def http_get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+def try_serve(trial: Trial, certs_dir: Path, config_dir: Path) -> None:
+    """`IMAGE serve --config FILE` as a container: the kubelet's httpGet answer, the
+    Prometheus answer for a target the module allows and the refusal of one it does
+    not, over mutual TLS with certificates mounted read-only; then `docker stop`
+    drains it and it exits 0."""
+    import grpc
+
+    from servers.grpc_health_server import free_port, health_server
+
+    paths = certificates(certs_dir)
+    credentials = grpc.ssl_server_credentials(
+        [(Path(paths["server.key"]).read_bytes(), Path(paths["server.pem"]).read_bytes())],
+        root_certificates=Path(paths["ca.pem"]).read_bytes(), require_client_auth=True)
+    port = free_port()
+    name = f"healthprobes-serve-{os.getpid()}"
+    with health_server(statuses={"orders": "SERVING"}, credentials=credentials) as secure:
+        (config_dir / "config.yml").write_text(
+            "modules:\n"
+            "  orders:\n"
+            "    check: check_grpc_health\n"
+            f"    args: [--addr, '{secure.address}', --service, orders, --tls,\n"
+            "           --tls-ca-cert, /certs/ca.pem, --tls-client-cert, /certs/client.pem,\n"
+            "           --tls-client-key, /certs/client.key, -t, '3']\n"
+            "    targets: ['127.0.0.1:*']\n")
+        (config_dir / "config.yml").chmod(0o644)
+        config_dir.chmod(0o755)
+        docker("run", "-d", "--name", name, "--network", "host",
+               f"--volume={certs_dir}:/certs:ro", f"--volume={config_dir}:/etc/healthprobes:ro",
+               trial.tag, "serve", "--config", "/etc/healthprobes/config.yml",
+               "--listen", f"127.0.0.1:{port}")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while http_get(f"{base}/-/ready")[0] != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            answers = {
+                "/probe/orders": http_get(f"{base}/probe/orders"),
+                "/probe?module=orders&target=": http_get(
+                    f"{base}/probe?module=orders&target={secure.address}"),
+                "/probe?module=orders&target=(not allowed)": http_get(
+                    f"{base}/probe?module=orders&target=192.0.2.1:50051")}
+            started = time.monotonic()
+            docker("stop", "-t", "10", name)
+            stop_seconds = time.monotonic() - started
+            code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.decode().strip()
+            logs = docker("logs", name, check=False).stderr.decode()
+        finally:
+            docker("rm", "-f", name, check=False)
+    trial.runs += len(answers)
+    expected = {"/probe/orders": (200, "GRPC_HEALTH OK"),
+                "/probe?module=orders&target=": (200, "probe_success 1"),
+                "/probe?module=orders&target=(not allowed)": (400, "")}
+    for path, (status, body) in answers.items():
+        want_status, want_text = expected[path]
+        good = status == want_status and want_text in body
+        print(f"[{'ok' if good else 'UNEXPECTED'}] serve: GET {path} -> {status} "
+              f"{body.splitlines()[0] if body else ''}")
+        if not good:
+            trial.failures.append(f"serve: GET {path} answered {status} {body[:200]!r}")
+    print(f"serve: docker stop took {stop_seconds:.2f} s, exit code {code}")
+    if stop_seconds > 5 or code != "0":
+        trial.failures.append(f"serve: docker stop took {stop_seconds:.2f} s, exit {code}: "
+                              f"{logs[-500:]}")
+
+
 def try_image_itself(trial: Trial) -> None:
     """The user, the entrypoint's sidecar mode and its answer to a bare option."""
     user = docker("run", "--rm", "--entrypoint", "id", trial.tag, "-u", check=False)
@@ -235,6 +314,9 @@ def main() -> None:
     try_image_itself(trial)
     with tempfile.TemporaryDirectory(prefix="healthprobes-image-certs-") as certs_dir:
         try_checks(trial, Path(certs_dir))
+    with tempfile.TemporaryDirectory(prefix="healthprobes-image-certs-") as certs_dir, \
+            tempfile.TemporaryDirectory(prefix="healthprobes-image-config-") as config_dir:
+        try_serve(trial, Path(certs_dir), Path(config_dir))
     print(f"\nimage {options.tag}: {size / 1e6:.1f} MB ({base} alone: {base_size / 1e6:.1f} MB, "
           f"healthprobes adds {(size - base_size) / 1e6:.1f} MB); {trial.runs} checks run")
     if trial.failures:
