@@ -274,6 +274,27 @@ def test_only_runs_that_want_the_days_pay_the_extra_handshake(pki):
     assert "presented by the server" in verbose_out and "cert_expiry_days" in collector_out
 
 
+def imported(run) -> set[str]:
+    """The modules a run imported, from Python's -X importtime trace on stderr."""
+    return {line.rsplit("|", 1)[-1].strip() for line in run.err.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_cryptography_loads_only_on_runs_that_read_a_certificate(pki):
+    trace = {"PYTHONPROFILEIMPORTTIME": "1"}
+    with tls_server(pki, "forty") as server:
+        plain = run_command("check_grpc_health", *verified(server, pki), env=trace)
+        probe = run_command("check_grpc_health", "--addr", server.address, "--tls",
+                            "--tls-no-verify", "--probe", env=trace)
+        judged = run_command("check_grpc_health", *verified(server, pki, *THRESHOLDS),
+                             env=trace)
+    assert plain.code == probe.code == judged.code == 0
+    for run in (plain, probe):  # (the relay of --tls-no-verify shakes hands with tls_peek)
+        assert not {"cryptography", "healthprobes.probes.certificates"} & imported(run)
+    assert "healthprobes.probes.tls_peek" not in imported(plain)  # no extra handshake
+    assert {"cryptography.x509", "healthprobes.probes.tls_peek"} <= imported(judged)
+
+
 def test_tls_no_verify_reads_them_on_its_one_connection(pki):
     with tls_server(pki, "forty") as server, counted(server) as forwarder:
         run = check("--addr", forwarder.address, "--tls", "--tls-no-verify", *THRESHOLDS)
