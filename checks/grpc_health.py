@@ -11,6 +11,7 @@ import sys
 
 from healthprobes.checks import __version__
 from healthprobes.checks.runtime.executable import main as run_main
+from healthprobes.checks.runtime.expiry import expiry_options
 from healthprobes.checks.runtime.options import (
     APPEND,
     FLAG,
@@ -28,6 +29,7 @@ from healthprobes.checks.runtime.program import CheckProgram
 from healthprobes.checks.runtime.ranges import parse_range
 from healthprobes.checks.runtime.results import Findings, Report, Result
 from healthprobes.checks.runtime.states import CRITICAL, OK, UNKNOWN, parse_state, state_name
+from healthprobes.probes.errors import ProbeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,6 +46,16 @@ states:
   server does not know (NOT_FOUND) and a server without the health service
   (UNIMPLEMENTED) are CRITICAL. A refused, unresolvable or silent target is CRITICAL,
   or --timeout-state. Several --service: each is judged and reported, the worst wins.
+
+certificate expiry (with --tls):
+  The days left on the server's certificates and on --tls-client-cert (perfdata
+  cert_expiry_days, the minimum) are judged with --cert-expiry-warning and
+  --cert-expiry-critical. Without them they are reported, not judged: with
+  --tls-no-verify always (its handshake carries them), with verification, which
+  needs one extra short handshake (gRPC does not show the server's certificates),
+  only with -v or --format json, influx or prometheus. A --probe run without
+  thresholds reads none. An expired certificate is CRITICAL with how long ago, also
+  with --tls-no-verify; when verification refuses it, the message says how long ago.
 
 exit codes:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for invalid arguments).
@@ -107,6 +119,8 @@ def option_groups() -> list[Group]:
                 help="name to verify the server's certificate against (and :authority)"),
             _go("tls-no-verify", action=FLAG,
                 help="do not verify the server's certificate (testing only)"),
+            *expiry_options(what="certificate the server or --tls-client-cert presents "
+                                 "(with --tls; see 'certificate expiry' below)"),
         ]),
         Group("exit codes", [
             Option("--exit-codes", convert=choice_list(EXIT_CODES), default="nagios",
@@ -187,6 +201,9 @@ def validate(args: Values) -> None:
     if tls_flags and not args.tls:
         raise UsageError(f"{', '.join(tls_flags)} {'needs' if len(tls_flags) == 1 else 'need'} "
                          "--tls")
+    if not args.tls and (args.cert_expiry_warning is not None
+                         or args.cert_expiry_critical is not None):
+        raise UsageError("--cert-expiry-warning and --cert-expiry-critical need --tls")
     if args.tls_no_verify and (args.tls_ca_cert or args.tls_server_name):
         raise UsageError("--tls-no-verify cannot go with --tls-ca-cert or --tls-server-name")
     if bool(args.tls_client_cert) != bool(args.tls_client_key):
@@ -206,12 +223,35 @@ def validate(args: Values) -> None:
     args.services = list(dict.fromkeys(args.service or [""]))  # repeated names once
 
 
+COLLECTOR_FORMATS = ("json", "influx", "prometheus")
+
+
+def reads_certificates(args: Values) -> bool:
+    """Whether this run reads the certificates (with --tls). Always when it judges them
+    (thresholds given); never for a Kubernetes --probe without thresholds (parsing costs
+    tens of milliseconds on every probe); otherwise whenever no extra connection is
+    needed (--tls-no-verify's handshake carries them), and with verification, which
+    costs an extra handshake, when the run shows them (-v) or hands metrics to a
+    collector (json, influx, prometheus). docs/certificates.md has the measurements."""
+    if not args.tls:
+        return False
+    if args.cert_expiry_warning is not None or args.cert_expiry_critical is not None:
+        return True
+    if args.probe:
+        return False
+    return args.tls_no_verify or bool(args.verbose) or args.format in COLLECTOR_FORMATS
+
+
 class GrpcHealth:
     """Connects once and asks every service."""
 
     def __init__(self, args: Values, deadline: Deadline) -> None:
         self.args = args
         self.deadline = deadline
+        # The server's certificates (DER, leaf first) when the run read them, or why
+        # they could not be read.
+        self.presented: list[bytes] | None = None
+        self.unread = ""
 
     def _target(self):
         from healthprobes.probes.grpc_health import GrpcTarget, TlsOptions
@@ -243,7 +283,13 @@ class GrpcHealth:
             client.deadline = self.deadline  # a kept channel, asked under this run's deadline
         answered = False  # the calls were made: the channel itself is sound
         try:
-            connect_time = client.connect(wait=args.wait)
+            try:
+                connect_time = client.connect(wait=args.wait)
+            except ProbeError as error:
+                if error.kind == ProbeError.TLS and target.tls is not None \
+                        and target.tls.verify:
+                    self._read_refused(target)
+                raise
             if args.list:
                 answers, failure = client.list_services()
                 if failure is not None:
@@ -254,12 +300,60 @@ class GrpcHealth:
             else:
                 answers = client.check(args.services)
             answered = True
+            if reads_certificates(args):
+                try:
+                    self.presented = client.presented_certificates()
+                except ProbeError as error:
+                    self.unread = error.message
         finally:
             if kept is not None and answered:
                 kept.give_back(target, client)
             else:
                 client.close(wait=False)  # an exec run ends right after the verdict
         return connect_time, answers
+
+    def _read_refused(self, target) -> None:
+        """The certificates of a server whose certificate gRPC refused, read on one
+        handshake that checks trust and name but not dates: only on this failure path,
+        so that an expired certificate is reported with how long ago."""
+        from healthprobes.probes.grpc_health import peek_server_chain
+
+        try:
+            self.presented = peek_server_chain(target, self.deadline)
+        except ProbeError as error:
+            self.unread = error.message
+
+
+def certificates_into(report: Report, args: Values, health: GrpcHealth) -> Report:
+    """The certificates the run read, judged into its report (the same words, perfdata
+    and long output as check_etcd and check_metrics)."""
+    from healthprobes.checks.runtime.expiry import add_to_report, connection_certificates
+
+    presented = [("", health.presented)] if health.presented else []
+    if health.unread:
+        asked = args.cert_expiry_warning is not None or args.cert_expiry_critical is not None
+        text = f"server certificate not read: {health.unread}"
+        if asked:  # thresholds were given: what they judge is unknown
+            report.results.append(Result(UNKNOWN, text, "cert_server"))
+        report.details.append(f"{state_name(UNKNOWN) if asked else 'NOTE'}: {text}")
+    return add_to_report(report, args, connection_certificates(presented,
+                                                               args.tls_client_cert))
+
+
+def refused_report(args: Values, health: GrpcHealth, error: ProbeError) -> Report:
+    """A connection refused in the TLS handshake, with the certificates read on the
+    failure path: the expiry perfdata stays (a dashboard's line does not vanish the day
+    the certificate expires) and the status line says how long ago it expired."""
+    from healthprobes.checks.runtime.evaluation import failed
+    from healthprobes.checks.runtime.results import SUMMARY_LIMIT, clip, worst_first
+
+    report = certificates_into(Report("grpc_health", args.addr, [Result(CRITICAL, str(error))],
+                                      str(error)), args, health)
+    dated = [result for result in worst_first(report.results[1:])
+             if result.state == CRITICAL and result.name.startswith("cert_")]
+    if dated:
+        report.summary = clip(f"{error}; {dated[0].text}", SUMMARY_LIMIT)
+    return failed(report, "probe")
 
 
 def judge_answer(args: Values, name: str, answer) -> tuple[int, str]:
@@ -304,7 +398,13 @@ def details(args: Values, health: list[Result], answers: list, connect_time: flo
 
 
 def run(args: Values, deadline: Deadline) -> Report:
-    connect_time, answers = GrpcHealth(args, deadline).probe()
+    health_probe = GrpcHealth(args, deadline)
+    try:
+        connect_time, answers = health_probe.probe()
+    except ProbeError as error:
+        if health_probe.presented:
+            return refused_report(args, health_probe, error)
+        raise
     findings = Findings()
     connect_time = round(connect_time, 6)
     findings.record("connect_time", connect_time, "s", min=0)
@@ -323,6 +423,8 @@ def run(args: Values, deadline: Deadline) -> Report:
                              details(args, health, answers, connect_time),
                              prefix=f"{args.addr} ")
     report.exit_codes["grpc-health-probe"] = grpc_health_probe_code(answers)
+    if health_probe.presented is not None or health_probe.unread:
+        report = certificates_into(report, args, health_probe)
     return report
 
 

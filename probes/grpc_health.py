@@ -23,6 +23,16 @@ from healthprobes.probes import health_wire
 
 SERVICE = "grpc.health.v1.Health"
 
+# How long a kept channel reuses the certificates it read on an extra handshake
+# (resident callers only: an exec run reads them at most once anyway). Days left are
+# worked out from the certificates' own notAfter on every run, so the verdict follows
+# the clock, thresholds crossed included, without reading again; a new read can only
+# find a certificate the server has changed, renewed or rolled back. Renewals happen
+# days or weeks before expiry (cert-manager at two thirds of the lifetime, kubeadm at
+# upgrades), so seeing one up to five minutes late changes no alert, and a probe
+# every few seconds pays one handshake per five minutes instead of one per run.
+CHAIN_MAX_AGE = 300.0
+
 
 @dataclass(frozen=True)
 class TlsOptions:
@@ -65,6 +75,7 @@ class HealthClient:
         self._relay = None
         self.channel = self._open_channel()
         self.connect_seconds = 0.0
+        self._chain: tuple[float, list[bytes]] | None = None  # (read at, DER blobs)
 
     # -- channel ---------------------------------------------------------------------
 
@@ -156,6 +167,35 @@ class HealthClient:
         except Exception:
             pass
         return ProbeError(where, f"no connection within {waited:.1f}s", ProbeError.TIMEOUT)
+
+    # -- the server's certificates ------------------------------------------------------
+
+    @property
+    def reads_chain_free(self) -> bool:
+        """Whether the certificates come from a handshake made anyway (--tls-no-verify's
+        relay) rather than from an extra one."""
+        return self._relay is not None
+
+    def presented_certificates(self, max_age: float = CHAIN_MAX_AGE) -> list[bytes]:
+        """The certificates the server presented, DER, leaf first ([] without TLS).
+
+        Under --tls-no-verify they come from the relay's handshake, which gRPC's bytes
+        go through. With verification, gRPC's own handshake is out of reach, so one
+        extra handshake reads them (probes/tls_peek.py), within the connect timeout
+        and the deadline; a kept channel reuses that read for ``max_age`` seconds.
+        Raises ProbeError when the extra handshake fails.
+        """
+        tls = self.target.tls
+        if tls is None:
+            return []
+        if self._relay is not None:
+            return self._relay.peer_certificates
+        now = time.monotonic()
+        if self._chain is not None and now - self._chain[0] < max_age:
+            return self._chain[1]
+        chain = peek_server_chain(self.target, self.deadline)
+        self._chain = (now, chain)
+        return chain
 
     def close(self, wait: bool = True) -> None:
         """Close the channel; ``wait=False`` does it on a daemon thread.
@@ -250,6 +290,60 @@ class HealthClient:
         seconds = time.monotonic() - started
         return [ServiceHealth(name, status, seconds=seconds)
                 for name, status in sorted(statuses.items())], None
+
+
+def grpc_roots() -> str | None:
+    """The CA bundle gRPC verifies with when no --tls-ca-cert is given: the file named
+    by GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, else the one grpcio ships; None (the system's)
+    if neither is there."""
+    named = os.environ.get("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")
+    if named:
+        return named
+    shipped = os.path.join(os.path.dirname(grpc.__file__), "_cython", "_credentials",
+                           "roots.pem")
+    return shipped if os.path.isfile(shipped) else None
+
+
+def peek_address(address: str) -> tuple[str, tuple[str, int] | str, str] | None:
+    """Where a handshake of our own reaches the server gRPC dials, and the name it
+    verifies by default: (shown as, host and port or a unix socket path, name). None
+    for addresses gRPC resolves in ways we do not (unix-abstract:, vsock:, ipv4: lists)."""
+    from healthprobes.probes.address import split_host_port
+
+    if address.startswith("unix:"):
+        path = address[len("unix:"):]
+        if path.startswith("//"):
+            path = path[2:]
+        return address, path, "localhost"  # gRPC's authority for unix sockets
+    if address.startswith("dns:"):
+        address = address[len("dns:"):]
+        if address.startswith("//"):  # dns://resolver/host:port: the resolver is gRPC's
+            address = address[2:].partition("/")[2]
+    elif address.startswith(("unix-abstract:", "vsock:", "ipv4:", "ipv6:")):
+        return None
+    try:
+        host, port = split_host_port(address, default_port=443)
+    except ValueError:
+        return None
+    return address, (host, port), host
+
+
+def peek_server_chain(target: GrpcTarget, deadline: Deadline) -> list[bytes]:
+    """The certificates a verifying gRPC server presents, read on one extra handshake
+    made with the channel's CA, client certificate and server name (a certificate the
+    channel refuses for trust or name is refused here the same way; dates are left to
+    the check). Raises ProbeError."""
+    from healthprobes.probes.tls_peek import peek_chain
+
+    assert target.tls is not None
+    place = peek_address(target.address)
+    if place is None:
+        raise ProbeError(target.address, "the server's certificate is read only for "
+                         "host:port, dns: and unix: addresses", ProbeError.CONFIG)
+    where, address, default_name = place
+    roots = None if target.tls.material.ca_path else grpc_roots()
+    return peek_chain(where, address, target.tls.server_name or default_name,
+                      target.tls.material, roots, deadline, target.connect_timeout)
 
 
 # gRPC reports connection failures as free text; these are the forms it takes.

@@ -220,7 +220,7 @@ class Connection:
     def _handshake(self, sock):
         import ssl
 
-        from healthprobes.probes.tls import describe_ssl_error
+        from healthprobes.probes.tls import describe_ssl_error, presented_certificates
 
         try:
             address = sock.getpeername()
@@ -650,23 +650,6 @@ _WANTS_CLIENT_CERT = ("SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_R
 
 
 _CERT_HAS_EXPIRED = 10  # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
-
-
-def presented_certificates(secured) -> list[bytes]:
-    """The certificates the server sent, DER, leaf first. Python 3.13+ gives the whole
-    chain as presented (``get_unverified_chain``); before it only the leaf can be read.
-    ``getpeercert(binary_form=True)`` gives the leaf even when verification is off."""
-    chain = getattr(secured, "get_unverified_chain", None)
-    if chain is not None:
-        import ssl
-
-        try:
-            return [certificate.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-                    for certificate in chain() or []]
-        except (ValueError, AttributeError):
-            pass
-    leaf = secured.getpeercert(binary_form=True)
-    return [leaf] if leaf else []
 
 
 class _Reused(Exception):

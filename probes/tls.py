@@ -99,6 +99,27 @@ def describe_ssl_error(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
+def presented_certificates(secured) -> list[bytes]:
+    """The certificates the peer sent in the handshake, DER, leaf first, as sent (not the
+    verified path, which would add the local root). ssl made ``get_unverified_chain``
+    public in Python 3.13 (returning DER bytes); 3.10-3.12 have it on the private
+    ``_sslobj`` (returning certificate objects). Where neither answers,
+    ``getpeercert(binary_form=True)`` gives the leaf, also with verification off."""
+    raw = getattr(getattr(secured, "_sslobj", None), "get_unverified_chain", None)
+    if raw is not None:
+        import ssl
+
+        try:
+            chain = raw() or []
+            return [certificate if isinstance(certificate, bytes)
+                    else certificate.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                    for certificate in chain]
+        except (ValueError, AttributeError):
+            pass
+    leaf = secured.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
 def client_context(ca_path: str | None = None, cert_path: str | None = None,
                    key_path: str | None = None, verify: bool = True):
     """An ssl.SSLContext for HTTPS clients: system roots unless a CA file is given.

@@ -4,7 +4,8 @@ gRPC's Python API has no "skip verification" switch (grpc/grpc#15461), yet
 grpc-health-probe's ``-tls-no-verify`` must work the same here. So the TLS session
 is made by Python's ssl module with verification off, and gRPC talks plaintext
 HTTP/2 to a private unix socket whose bytes a small thread relays into that session.
-The handshake happens up front, so its errors are reported as what they are.
+The handshake happens up front, so its errors are reported as what they are, and the
+certificates the server presented are read from it.
 """
 
 import contextlib
@@ -19,7 +20,8 @@ import time
 
 from healthprobes.probes.deadline import Deadline
 from healthprobes.probes.errors import ProbeError
-from healthprobes.probes.tls import TlsMaterial, describe_ssl_error
+from healthprobes.probes.tls import TlsMaterial, describe_ssl_error, presented_certificates
+from healthprobes.probes.tls_peek import client_context, open_tls
 
 
 class InsecureTlsRelay:
@@ -31,6 +33,9 @@ class InsecureTlsRelay:
         started = time.monotonic()
         self._tls = self._handshake(host, port, server_name, material, deadline)
         self.handshake_seconds = time.monotonic() - started
+        # What the server presented, DER, leaf first: read from this handshake, so a
+        # check that judges certificate expiry needs no second connection.
+        self.peer_certificates = presented_certificates(self._tls)
         self._dir = tempfile.mkdtemp(prefix="healthprobes-")
         self.path = os.path.join(self._dir, "relay.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -45,30 +50,13 @@ class InsecureTlsRelay:
 
     def _handshake(self, host: str, port: int, server_name: str | None,
                    material: TlsMaterial, deadline: Deadline) -> ssl.SSLSocket:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(["h2"])  # gRPC servers refuse TLS without it
-        if material.cert_path and material.key_path:
-            context.load_cert_chain(material.cert_path, material.key_path)
         try:
-            raw = socket.create_connection((host, port), timeout=deadline.remaining())
-        except TimeoutError:
-            raise ProbeError(self._where, "TCP connect timed out", ProbeError.TIMEOUT) from None
-        except OSError as error:
-            raise ProbeError(self._where, (error.strerror or str(error)).lower()) from None
-        # gRPC writes small frames and waits for answers: Nagle would add 40 ms to each.
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            raw.settimeout(deadline.remaining())
-            return context.wrap_socket(raw, server_hostname=server_name or host)
-        except TimeoutError:
-            raw.close()
-            raise ProbeError(self._where, "TLS handshake timed out", ProbeError.TIMEOUT) from None
-        except (ssl.SSLError, OSError) as error:
-            raw.close()
-            raise ProbeError(self._where, f"TLS handshake failed: {describe_ssl_error(error)}",
-                             ProbeError.TLS) from None
+            context = client_context(material, verify=False)
+        except (OSError, ssl.SSLError) as error:
+            raise ProbeError(self._where, f"cannot use the TLS files "
+                             f"({describe_ssl_error(error)})", ProbeError.CONFIG) from None
+        return open_tls(self._where, (host, port), server_name or host, context,
+                        deadline.remaining())
 
     def _serve(self) -> None:
         try:

@@ -255,7 +255,7 @@ GRPC_LIBRARY = {
     "token": _grpc(101, "tokenize"),
 }
 
-GRPC = RUNTIME | RANGES | GRPC_LIBRARY | {
+GRPC = RUNTIME | RANGES | GRPC_LIBRARY | EXPIRY | {
     "healthprobes.checks.grpc_health": Allowed(362, "check_grpc_health's executable"),
     "healthprobes.probes.grpc_health": Allowed(2031, "the health client; it imports grpc"),
     "healthprobes.probes.address": Allowed(136, "--addr checked up front (port range, "

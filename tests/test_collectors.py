@@ -23,6 +23,7 @@ import pytest
 from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
 from servers.grpc_health_server import free_port, health_server
 from servers.influxdb import influxd, influxdb_server
+from tests.certificate_factory import kubeadm_pki
 from tests.conftest import BIN, run_command
 from tests.readers import swap_deployed
 
@@ -45,7 +46,10 @@ def servers(certs, tmp_path_factory):
                                  "orders.v1.Refunds": "NOT_SERVING"}) as grpc_server, \
             EtcdCluster(BINARIES["3.5"], 1, tls=files, extra_args=[
                 "--listen-metrics-urls", f"http://127.0.0.1:{metrics_port}"]) as etcd:
-        yield {"grpc": grpc_server.address, "etcd": etcd.endpoints,
+        pki = tmp_path_factory.mktemp("kubeadm-pki")
+        kubeadm_pki(pki).issue("kube-apiserver-etcd-client", 365, names=()).write(
+            pki, "apiserver-etcd-client")
+        yield {"grpc": grpc_server.address, "etcd": etcd.endpoints, "pki": str(pki),
                "metrics": f"http://127.0.0.1:{metrics_port}",
                "state": str(tmp_path_factory.mktemp("state"))}
 
@@ -212,7 +216,12 @@ def config_commands(path: Path, table: str) -> list[tuple[str, dict]]:
 
 
 def swapped(command: str, servers, certs, collector: str) -> list[str]:
-    swaps = {"10.0.1.20:50051": servers["grpc"],
+    """The command with the test's servers and files; run by the test's own user, so
+    without the sudo the deployed command goes through for root's key files."""
+    swaps = {"sudo -n ": "",
+             "/etc/kubernetes/pki/etcd": servers["pki"],
+             "/etc/kubernetes/pki/apiserver-etcd-client.crt":
+                 f"{servers['pki']}/apiserver-etcd-client.crt","10.0.1.20:50051": servers["grpc"],
              "https://10.0.0.11:2379": servers["etcd"],
              "http://127.0.0.1:2381": servers["metrics"],
              f"/etc/{collector}/etcd/ca.crt": str(certs.ca),
@@ -229,7 +238,7 @@ def seconds(text: str) -> float:
 
 def test_telegraf_example_runs(servers, certs):
     commands = config_commands(DEPLOY / "telegraf" / "healthprobes.conf", "inputs.exec")
-    assert len(commands) == 3
+    assert len(commands) == 4
     for command, section in commands:
         assert section["data_format"] == "nagios" and "--format" not in command
         program, *args = swapped(command, servers, certs, "telegraf")
@@ -240,6 +249,8 @@ def test_telegraf_example_runs(servers, certs):
         # Refunds is NOT_SERVING on the test server: CRITICAL; the etcd checks are OK.
         expected = 2 if "check_grpc_health" in program else 0
         assert done.returncode == expected, (command, done.stdout)
+        if " cluster " in command or " certs " in command:  # certificate expiry judged
+            assert "cert_expiry_days=" in done.stdout, (command, done.stdout)
 
 
 def test_categraf_example_runs(servers, certs):
@@ -273,6 +284,11 @@ def test_the_readme_beside_each_config_sets_up_its_host_paths(config, table, rea
     folders = set()
     for command, _section in config_commands(config, table):
         program, *args = shlex.split(command)
+        if program == "sudo":  # root's own files: a sudoers line for exactly this command
+            program, *args = args[1:]
+            assert f"NOPASSWD: {shlex.join([program, *args])}' > /etc/sudoers.d/" in blocks
+            assert program.startswith("/opt/healthprobes/bin/check_"), program
+            continue
         assert program.startswith("/opt/healthprobes/bin/check_"), program
         folders |= {str(Path(arg).parent) for arg in args if arg.startswith(("/etc/", "/var/"))
                     and Path(arg).suffix in (".crt", ".key")}

@@ -36,8 +36,8 @@ class ExpiredCertificateCluster(EtcdCluster):
             return False
 
 
-def _pki(folder, server_days, server_from=-1):
-    ca = make_ca()
+def _pki(folder, server_days, server_from=-1, ca=None):
+    ca = ca or make_ca()
     ca.write(folder, "ca")
     server_cert, server_key = ca.issue("etcd-server", server_days,
                                        not_before_days=server_from).write(folder, "server")
@@ -157,3 +157,52 @@ def test_every_output_format(ten_days, output):
         assert document["state"] in ("WARNING", 1), document
     else:
         assert run.code == 0  # influx and prometheus always exit 0
+
+
+class MemberCertificateCluster(EtcdCluster):
+    """Each member serves its own certificate (``certificates``: member name -> files),
+    as members of a real cluster do, issued on different days."""
+
+    def __init__(self, *args, certificates: dict[str, tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.certificates = certificates
+
+    def command(self, member) -> list[str]:
+        args = super().command(member)
+        cert, key = self.certificates[member.name]
+        args[args.index("--cert-file") + 1] = cert
+        args[args.index("--key-file") + 1] = key
+        return args
+
+
+@pytest.fixture(scope="module")
+def staggered(tmp_path_factory):
+    """Three members whose certificates run out in 60, 12 and 45 days."""
+    folder = tmp_path_factory.mktemp("staggered")
+    ca = make_ca()
+    files = _pki(folder, 60, ca=ca)
+    certificates = {}
+    for name, valid in {"m0": 60, "m1": 12, "m2": 45}.items():
+        cert, key = ca.issue(f"etcd-{name}", valid).write(folder, f"server-{name}")
+        certificates[name] = (str(cert), str(key))
+    with MemberCertificateCluster(NEWEST, 3, tls=files, certificates=certificates) as cluster:
+        cluster.files = files
+        yield cluster
+
+
+def test_cluster_names_the_member_whose_certificate_runs_out_first(staggered):
+    run = run_command("check_etcd", "cluster", "--endpoints", staggered.endpoints,
+                      *tls(staggered.files), "--cert-expiry-warning", "30", "-v")
+    assert run.code == 1, run.out
+    assert run.first_line.startswith("ETCD_CLUSTER WARNING - server_m1 certificate expires in "
+                                     "12.0 days"), run.out
+    values = perf(run.out)
+    days = {name: float(values[f"cert_expiry_days_server_{name}"].split(";")[0])
+            for name in ("m0", "m1", "m2")}
+    assert [round(days[name]) for name in ("m0", "m1", "m2")] == [60, 12, 45], values
+    assert 11.9 < float(values["cert_expiry_days"].split(";")[0]) <= 12
+    assert "server_m1: subject CN=etcd-m1" in run.out
+    quiet = run_command("check_etcd", "cluster", "--endpoints", staggered.endpoints,
+                        *tls(staggered.files))
+    assert quiet.code == 0 and "earliest expiry: server_m1 in 12.0 days" in quiet.first_line, \
+        quiet.out

@@ -278,8 +278,14 @@ def test_expired_certificate(certs):
     with health_server(credentials=creds) as srv:
         run = check("--addr", srv.address, "--tls", "--tls-ca-cert", str(certs.ca))
         unverified = check("--addr", srv.address, "--tls", "--tls-no-verify")
+        probe = check("--addr", srv.address, "--tls", "--tls-no-verify", "--probe")
     assert run.code == 2 and "expired" in run.first_line
-    assert unverified.code == 0, unverified.out
+    # Unverified, the call succeeds; the certificate is still read and judged expired.
+    assert unverified.code == 2, unverified.out
+    assert "server certificate expired" in unverified.first_line
+    assert "(server): SERVING" in unverified.first_line
+    # A Kubernetes probe without expiry thresholds reads no certificate: the server is up.
+    assert probe.code == 0, probe.out
 
 
 # -- output formats and probe mode ------------------------------------------------------------
