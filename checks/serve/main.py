@@ -16,16 +16,29 @@ from healthprobes.checks import __version__
 
 DEFAULT_LISTEN = "0.0.0.0:9143"
 LOG = logging.getLogger("healthprobes.serve")
-USAGE_ERROR, CONFIG_INVALID = 2, 3
+# Exit codes: 3 for anything wrong with what the caller gave (options or the
+# configuration), as every healthprobes check's UNKNOWN; 1 when the address cannot be
+# bound.
+USAGE_ERROR = CONFIG_INVALID = 3
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 3, as in the checks."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: invalid arguments: {message}; see '{self.prog} --help'",
+              file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = OneLineParser(
         prog="healthprobes",
         description="healthprobes' resident mode: the checks answered over HTTP, for "
                     "Kubernetes httpGet probes and Prometheus' multi-target probing.")
     top.add_argument("--version", action="version", version=f"healthprobes {__version__}")
-    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                  parser_class=OneLineParser)
     serve = commands.add_parser(
         "serve", help="answer /probe/<module> and /probe?module=&target= over HTTP",
         description="Answer probes over HTTP: GET /probe/<module> (200 or 503 and the "
