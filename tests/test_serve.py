@@ -351,6 +351,31 @@ def test_check_config_exit_codes_and_the_executables_messages(tmp_path):
     assert started.code == 3 and "hunter22" not in started.out + started.err
 
 
+def test_hostile_configuration_files_are_refused_in_one_line_at_once(tmp_path):
+    """A FIFO, /dev/zero, a directory, an oversized or deeply nested file named as the
+    configuration: one line, exit 3, nothing hangs (a FIFO without a writer would block
+    a plain open forever) and no traceback; also for `serve` itself and a usage error."""
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (2 << 20) + "\n")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("modules: " + "[" * 20000 + "]" * 20000 + "\n")
+    for path in (fifo, "/dev/zero", tmp_path, big, deep):
+        for argv in (["serve", "--check-config", "--config", str(path)],
+                     ["serve", "--config", str(path), "--listen", f"127.0.0.1:{free_port()}"]):
+            started = time.monotonic()
+            run = run_command("healthprobes", *argv, timeout=10)
+            assert time.monotonic() - started < 5, (path, run)
+            assert run.code == 3, (path, run)
+            output = (run.out + run.err).strip()
+            assert "Traceback" not in output and len(output.splitlines()) == 1, (path, output)
+    usage = run_command("healthprobes", "serve", "--listen")
+    assert usage.code == 3 and len(usage.err.strip().splitlines()) == 1, usage
+
+
 def test_own_endpoints_and_hostile_requests(tmp_path, grpc_server):
     import socket
 

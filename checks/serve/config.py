@@ -132,15 +132,18 @@ def load_config(path: str) -> Config:
     """Read and check the file; raises ConfigError naming every problem."""
     import yaml
 
+    from healthprobes.probes.local_files import FileProblem, read_regular
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(CONFIG_LIMIT + 1)
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot read the configuration ({error.strerror})"]) from None
-    if len(raw) > CONFIG_LIMIT:
-        raise ConfigError([f"{path}: larger than {CONFIG_LIMIT >> 20} MiB; not a configuration"])
+        # Regular files only, bounded: a FIFO or /dev/zero named as the configuration
+        # is refused at once instead of hanging the start or a SIGHUP reload.
+        raw = read_regular(path, CONFIG_LIMIT)
+    except FileProblem as problem:
+        raise ConfigError([f"configuration: {problem}"]) from None
     try:
         document = yaml.safe_load(raw.decode("utf-8"))
+    except RecursionError:
+        raise ConfigError([f"{path}: nests too deeply to be a configuration"]) from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
