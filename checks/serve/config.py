@@ -131,7 +131,6 @@ def parse_module_args(check: str, args: list[str]) -> Values:
 def load_config(path: str) -> Config:
     """Read and check the file; raises ConfigError naming every problem."""
     import yaml
-
     from healthprobes.probes.local_files import FileProblem, read_regular
 
     try:
