@@ -7,6 +7,7 @@ servers' own, and a test fails if a manifest names a path it does not know how t
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import yaml
 
 from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries, etcdctl
 from servers.grpc_health_server import health_server
+from tests.certificate_factory import Made, kubeadm_pki
 from tests.conftest import run_command
 from tests.readers import parse_prometheus, swap_deployed
 from tests.serving import serving
@@ -75,16 +77,17 @@ def run(command: list[str], swaps: dict[str, str]):
 def test_every_manifest_passes_the_kubernetes_schemas(version):
     """The oldest version the kubeadm layout is written for, and the newest schemas."""
     names = sorted(path.name for path in MANIFESTS.glob("*.yaml"))
-    assert names == ["etcd-checks-cronjob.yaml", "etcd-probes-daemonset.yaml",
-                     "etcd-static-pod.yaml", "grpc-service.yaml", "grpc-sidecar.yaml"]
+    assert names == ["etcd-certs-cronjob.yaml", "etcd-checks-cronjob.yaml",
+                     "etcd-probes-daemonset.yaml", "etcd-static-pod.yaml", "grpc-service.yaml",
+                     "grpc-sidecar.yaml"]
     done = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict",
                            "--kubernetes-version", version,
                            *(str(MANIFESTS / name) for name in names)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    # Namespace + PersistentVolumeClaim + CronJob, ConfigMap + DaemonSet + Service, Pod,
-    # Deployment + Service, ConfigMap + Deployment + Service
-    assert done.stdout.count(" passed ") == 12, done.stdout
+    # Namespace + CronJob, Namespace + PersistentVolumeClaim + CronJob, ConfigMap +
+    # DaemonSet + Service, Pod, Deployment + Service, ConfigMap + Deployment + Service
+    assert done.stdout.count(" passed ") == 14, done.stdout
 
 
 def test_a_fresh_cluster_can_apply_the_manifests():
@@ -99,7 +102,7 @@ def test_a_fresh_cluster_can_apply_the_manifests():
             else:
                 namespace = document["metadata"].get("namespace", "default")
                 assert namespace in existing, (path.name, document["kind"], namespace)
-    assert "healthprobes" in existing
+    assert {"healthprobes", "healthprobes-node"} <= existing
 
 
 def test_the_cronjob_meets_the_restricted_pod_security_standard():
@@ -606,11 +609,31 @@ def kvstore_swaps(certs, address: str) -> dict[str, str]:
             "/etc/healthprobes/tls/tls.key": str(certs.client_key)}
 
 
-def daemonset_swaps(certs, endpoint: str) -> dict[str, str]:
+def kubeadm_node_pki(folder: Path, **valid: float) -> tuple[Made, Path, Path]:
+    """A control-plane node's files as kubeadm leaves them: the etcd PKI folder, and the
+    API server's etcd client certificate from the same CA beside it (its key left out,
+    as the manifests mount the certificate alone). Leaves of a year unless ``valid``
+    says otherwise (``server=10``, ``apiserver_etcd_client=5``). Returns (the CA, the
+    folder, that file)."""
+    pki = folder / "pki-etcd"
+    pki.mkdir()
+    ca = kubeadm_pki(pki, **{key: value for key, value in valid.items()
+                             if key != "apiserver_etcd_client"})
+    cert, key = ca.issue("kube-apiserver-etcd-client", valid.get("apiserver_etcd_client", 365),
+                         names=()).write(folder, "apiserver-etcd-client")
+    key.unlink()
+    return ca, pki, cert
+
+
+def daemonset_swaps(certs, endpoint: str, node: Path) -> dict[str, str]:
+    """The DaemonSet's ConfigMap pointed at the test's etcd and its client certificate,
+    and at the node files of kubeadm_node_pki(``node``)."""
+    pki, apiserver_client = node / "pki-etcd", node / "apiserver-etcd-client.crt"
     return {"https://127.0.0.1:2379": endpoint, "https://10.0.0.*:2379": "https://127.0.0.1:*",
             "/etc/kubernetes/pki/etcd/ca.crt": str(certs.ca),
             "/etc/kubernetes/pki/etcd/healthcheck-client.crt": str(certs.client_cert),
-            "/etc/kubernetes/pki/etcd/healthcheck-client.key": str(certs.client_key)}
+            "/etc/kubernetes/pki/etcd/healthcheck-client.key": str(certs.client_key),
+            **node_pki_swaps(pki, apiserver_client)}
 
 
 @pytest.mark.parametrize("name", SERVE_MANIFESTS)
@@ -618,8 +641,11 @@ def test_the_configmap_passes_serve_check_config(name, certs, tmp_path):
     """Each ConfigMap's config.yml, certificate paths swapped for real files, is what
     `healthprobes serve --check-config` accepts; and the sidecar reads it where the
     ConfigMap is mounted."""
-    swaps = (kvstore_swaps(certs, "127.0.0.1:2379") if name == "grpc-sidecar.yaml"
-             else daemonset_swaps(certs, "https://127.0.0.1:2379"))
+    if name == "grpc-sidecar.yaml":
+        swaps = kvstore_swaps(certs, "127.0.0.1:2379")
+    else:
+        kubeadm_node_pki(tmp_path)
+        swaps = daemonset_swaps(certs, "https://127.0.0.1:2379", tmp_path)
     config = write_swapped_config(name, swaps, tmp_path)
     result = run_command("healthprobes", "serve", "--check-config", "--config", str(config))
     assert result.code == 0, result.out + result.err
@@ -683,9 +709,14 @@ def test_serve_containers_are_locked_down(name):
         assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
                 "effect": "NoSchedule"} in spec["tolerations"]
         assert spec["hostNetwork"] is True
-        (pki,) = [v for v in spec["volumes"] if "hostPath" in v]
-        assert pki["hostPath"]["path"] == "/etc/kubernetes/pki/etcd"
-        assert any(m["name"] == pki["name"] and m["readOnly"] for m in mounts)
+        # kubeadm's etcd PKI, and the API server's etcd client certificate without its
+        # key, both read-only where the modules read them.
+        host_paths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"]
+                      if "hostPath" in v}
+        assert sorted(host_paths.values()) == ["/etc/kubernetes/pki/apiserver-etcd-client.crt",
+                                               "/etc/kubernetes/pki/etcd"]
+        assert {m["name"]: m["mountPath"] for m in mounts if m["name"] in host_paths} == \
+            host_paths
         assert "--listen=$(NODE_IP):9143" in container["args"]
         (service,) = [doc for doc in documents(name) if doc["kind"] == "Service"]
         assert service["spec"]["selector"] == spec_labels(name)
@@ -742,10 +773,11 @@ def test_the_daemonset_serves_each_member_and_refuses_other_targets(certs, tmp_p
     """The DaemonSet's modules against a 3-member TLS cluster with client-certificate
     auth, as Prometheus asks them: every member allowed by the targets pattern, one
     refused, and the cluster module without a target."""
+    kubeadm_node_pki(tmp_path)
     with etcd_tls_cluster(certs) as cluster:
         first = cluster.members[0].client_url
         config = write_swapped_config("etcd-probes-daemonset.yaml",
-                                      daemonset_swaps(certs, first), tmp_path)
+                                      daemonset_swaps(certs, first, tmp_path), tmp_path)
         with serving(config) as node:
             for member in cluster.members:
                 answer = node.get(f"/probe?module=etcd_member&target={member.client_url}")
@@ -757,3 +789,218 @@ def test_the_daemonset_serves_each_member_and_refuses_other_targets(certs, tmp_p
             families = parse_prometheus(answer.body)
             assert families["probe_success"][0].value == 1
             assert families["healthprobes_state"][0].value == 0
+
+
+# --- (7) certificate expiry: check_etcd certs on the node, and the connections' own ------
+
+def node_pki_swaps(pki: Path, apiserver_client: Path) -> dict[str, str]:
+    return {"--pki-dir=/etc/kubernetes/pki/etcd": f"--pki-dir={pki}",
+            "/etc/kubernetes/pki/apiserver-etcd-client.crt": str(apiserver_client)}
+
+
+def test_the_certs_cronjob_runs_where_the_files_are_in_a_namespace_that_allows_it():
+    """Each control-plane node's own files: pinned to one control-plane node (its
+    toleration too), kubeadm's PKI and the API server's client certificate (not its key)
+    mounted read-only from the node, read as uid 0 with nothing else granted; in a
+    namespace whose Pod Security level admits hostPath and root, which the restricted
+    namespace of etcd-checks-cronjob.yaml would refuse."""
+    namespace, cronjob = documents("etcd-certs-cronjob.yaml")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert cronjob["metadata"]["namespace"] == namespace["metadata"]["name"]
+    restricted = documents("etcd-checks-cronjob.yaml")[0]
+    assert namespace["metadata"]["name"] != restricted["metadata"]["name"]
+    spec = pod_spec(cronjob)
+    assert spec["nodeSelector"]["node-role.kubernetes.io/control-plane"] == ""
+    assert spec["nodeSelector"]["kubernetes.io/hostname"]  # one node per CronJob
+    assert {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+            "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["securityContext"]["runAsUser"] == 0  # kubeadm's keys are 0600 root
+    assert spec["automountServiceAccountToken"] is False
+    assert not spec.get("hostNetwork") and not spec.get("hostPID")
+    host_paths = {volume["name"]: volume["hostPath"]["path"] for volume in spec["volumes"]}
+    assert host_paths == {"etcd-pki": "/etc/kubernetes/pki/etcd",
+                          "apiserver-etcd-client": "/etc/kubernetes/pki/apiserver-etcd-client.crt"}
+    (container,) = spec["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert set(mounts) == set(host_paths) and all(m["readOnly"] for m in mounts.values())
+    assert {name: mount["mountPath"] for name, mount in mounts.items()} == host_paths
+    assert cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+
+
+@pytest.mark.parametrize(("valid", "code", "words"), [
+    ({}, 0, "5 certificates valid, chained to the CA"),
+    ({"server": 20}, 1, "server certificate expires in 20.0 days"),
+    ({"apiserver_etcd_client": 5}, 2, "apiserver-etcd-client certificate expires in 5.0 days"),
+    ({"peer": -1}, 2, "peer certificate expired 1.0 days ago"),
+])
+def test_the_certs_cronjob_command_judges_a_kubeadm_pki(tmp_path, valid, code, words):
+    """The CronJob's command as written, only the node's paths swapped for a kubeadm-
+    shaped PKI made here: one JSON line, and an exit code that fails the Job unless OK."""
+    jobs = commands("etcd-certs-cronjob.yaml")
+    assert list(jobs) == ["certs/command"]
+    _, pki, apiserver_client = kubeadm_node_pki(tmp_path, **valid)
+    result = run(jobs["certs/command"], node_pki_swaps(pki, apiserver_client))
+    assert result.code == code, result.out
+    answer = json.loads(result.out)
+    assert answer["check"] == "etcd_certs" and words in answer["summary"], answer["summary"]
+    labels = {item["label"] for item in answer["perfdata"]}
+    assert "cert_expiry_days_apiserver-etcd-client" in labels
+    assert "PRIVATE KEY" not in result.out
+
+
+@needs_etcd
+def test_the_cronjob_status_check_warns_before_the_secrets_copy_expires(certs, tmp_path):
+    """The Secret's copy of the client certificate, 20 days from its end: the status
+    check still passes its calls, and the Job fails a WARNING naming the certificate."""
+    jobs = commands("etcd-checks-cronjob.yaml")
+    soon = certs.ca_object.issue_cert(
+        "client@healthprobes.test",
+        not_after=datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=20))
+    soon.cert_chain_pems[0].write_to_path(str(tmp_path / "soon.pem"))
+    soon.private_key_pem.write_to_path(str(tmp_path / "soon.key"))
+    with etcd_tls_cluster(certs) as cluster:
+        swaps = {"https://10.0.0.11:2379,https://10.0.0.12:2379,https://10.0.0.13:2379":
+                 cluster.endpoints,
+                 "/etc/etcd-client/ca.crt": str(certs.ca),
+                 "/etc/etcd-client/tls.crt": str(tmp_path / "soon.pem"),
+                 "/etc/etcd-client/tls.key": str(tmp_path / "soon.key")}
+        status = run(jobs["status/command"], swaps)
+    assert status.code == 1, status.out
+    answer = json.loads(status.out)
+    assert answer["state"] == "WARNING"
+    assert "client certificate expires in 20.0 days" in answer["summary"], answer["summary"]
+
+
+def answer_families(answer) -> dict:
+    assert answer.status == 200, answer
+    return parse_prometheus(answer.body)
+
+
+def perfdata_by_label(families: dict) -> dict[str, float]:
+    return {sample.labels["label"]: sample.value for sample in families["healthprobes_perfdata"]}
+
+
+def test_the_daemonsets_etcd_certs_module_reads_the_nodes_files_on_every_probe(certs, tmp_path):
+    """The DaemonSet's etcd_certs module through a real `healthprobes serve`, against a
+    kubeadm-shaped PKI made here: every certificate's days in the answer, OK; the files
+    changed on the node (a server certificate 10 days from its end, then a key that is
+    not its certificate's) show at the next probe, WARNING then CRITICAL."""
+    ca, pki, _ = kubeadm_node_pki(tmp_path)
+    swaps = daemonset_swaps(certs, "https://127.0.0.1:2379", tmp_path)
+    config = write_swapped_config("etcd-probes-daemonset.yaml", swaps, tmp_path)
+    with serving(config) as node:
+        families = answer_families(node.get("/probe?module=etcd_certs"))
+        assert families["probe_success"][0].value == 1
+        assert families["healthprobes_state"][0].value == 0
+        days = perfdata_by_label(families)
+        assert set(days) == {"cert_expiry_days", "cert_expiry_days_ca", "cert_expiry_days_server",
+                             "cert_expiry_days_peer", "cert_expiry_days_healthcheck-client",
+                             "cert_expiry_days_apiserver-etcd-client"}
+        assert 364.9 < days["cert_expiry_days"] <= 365 and days["cert_expiry_days_ca"] > 3649
+        ca.issue("etcd-0-server", 10, names=("10.0.0.1", "127.0.0.1")).write(pki, "server")
+        families = answer_families(node.get("/probe?module=etcd_certs"))
+        assert (families["probe_success"][0].value, families["healthprobes_state"][0].value) \
+            == (1, 1)
+        assert abs(perfdata_by_label(families)["cert_expiry_days_server"] - 10) < 0.01
+        warning = node.get("/probe/etcd_certs")
+        assert warning.status == 200 and "server certificate expires in 10.0 days" in warning.body
+        other = ca.issue("someone-else", 365)
+        (pki / "peer.key").write_bytes(other.key_pem())
+        families = answer_families(node.get("/probe?module=etcd_certs"))
+        assert (families["probe_success"][0].value, families["healthprobes_state"][0].value) \
+            == (0, 2)
+        failing = node.get("/probe/etcd_certs")
+        assert failing.status == 503 and "peer key" in failing.body, failing
+        assert "PRIVATE" not in failing.body
+
+
+@needs_etcd
+def test_the_daemonsets_member_modules_judge_the_connections_certificates(certs, tmp_path):
+    """etcd_member and etcd_cluster read the certificates of the connection they make:
+    with the node's health-check client certificate 20 days from its end, both answer
+    WARNING (probe_success still 1: a member that serves is not failed for it) with the
+    days in their perfdata."""
+    soon = certs.ca_object.issue_cert(
+        "kube-etcd-healthcheck-client",
+        not_after=datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=20))
+    soon.cert_chain_pems[0].write_to_path(str(tmp_path / "healthcheck-client.crt"))
+    soon.private_key_pem.write_to_path(str(tmp_path / "healthcheck-client.key"))
+    kubeadm_node_pki(tmp_path)
+    with etcd_tls_cluster(certs) as cluster:
+        first = cluster.members[0].client_url
+        swaps = {**daemonset_swaps(certs, first, tmp_path),
+                 "/etc/kubernetes/pki/etcd/healthcheck-client.crt":
+                     str(tmp_path / "healthcheck-client.crt"),
+                 "/etc/kubernetes/pki/etcd/healthcheck-client.key":
+                     str(tmp_path / "healthcheck-client.key")}
+        config = write_swapped_config("etcd-probes-daemonset.yaml", swaps, tmp_path)
+        with serving(config) as node:
+            for path in (f"/probe?module=etcd_member&target={first}",
+                         "/probe?module=etcd_cluster"):
+                families = answer_families(node.get(path))
+                assert families["probe_success"][0].value == 1, path
+                assert families["healthprobes_state"][0].value == 1, path
+                days = perfdata_by_label(families)
+                assert abs(days["cert_expiry_days_client"] - 20) < 0.01, (path, days)
+                assert days["cert_expiry_days"] == days["cert_expiry_days_client"], (path, days)
+
+
+@needs_etcd
+def test_the_sidecars_certificate_module_warns_without_failing_the_kubelets_probes(
+        certs, tmp_path):
+    """The app's server certificate 5 days from its end and the sidecar's client
+    certificate 20: the kubelet's startup, liveness and readiness paths still answer 200
+    (no restart, no pod taken out of the Service for a date), while the module meant for
+    Prometheus answers CRITICAL with both certificates' days."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca = certs.ca_object
+    server = ca.issue_cert("kvstore.default.svc", "127.0.0.1",
+                           not_after=now + datetime.timedelta(days=5))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    client = ca.issue_cert("probe@kvstore.test", not_after=now + datetime.timedelta(days=20))
+    client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    files = TlsFiles(str(tmp_path / "server.pem"), str(tmp_path / "server.key"), str(certs.ca),
+                     str(certs.client_cert), str(certs.client_key))
+    spec, _ = serve_container("grpc-sidecar.yaml")
+    paths = {name: spec["containers"][0][name]["httpGet"]["path"]
+             for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
+        address = cluster.members[0].client_url.removeprefix("https://")
+        swaps = {**kvstore_swaps(certs, address),
+                 "/etc/healthprobes/tls/tls.crt": str(tmp_path / "client.pem"),
+                 "/etc/healthprobes/tls/tls.key": str(tmp_path / "client.key")}
+        config = write_swapped_config("grpc-sidecar.yaml", swaps, tmp_path)
+        with serving(config) as sidecar:
+            for probe_name, path in paths.items():
+                answer = sidecar.get(path)
+                assert answer.status == 200 and " OK" in answer.body, (probe_name, answer)
+            answer = sidecar.get("/probe?module=kvstore_certs")
+            families = parse_prometheus(answer.body)
+            assert families["probe_success"][0].value == 0
+            assert families["healthprobes_state"][0].value == 2
+            days = perfdata_by_label(families)
+            assert abs(days["cert_expiry_days_server"] - 5) < 0.01, days
+            assert abs(days["cert_expiry_days_client"] - 20) < 0.01, days
+            line = sidecar.get("/probe/kvstore_certs")
+            assert line.status == 503, line
+            assert "server certificate expires in 5.0 days" in line.body, line
+
+
+def test_only_the_prometheus_module_judges_certificate_expiry():
+    """The kubelet's modules carry no expiry thresholds (a date must not restart or
+    unready the app); the ConfigMap has a module that does, which no probe of the pod
+    uses."""
+    spec, _ = serve_container("grpc-sidecar.yaml")
+    modules = serve_config("grpc-sidecar.yaml")["modules"]
+    probed = {spec["containers"][0][name]["httpGet"]["path"].removeprefix("/probe/")
+              for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    judging = {name for name, module in modules.items()
+               if any(arg.startswith("--cert-expiry-") for arg in module["args"])}
+    assert judging == {"kvstore_certs"}
+    assert not probed & judging

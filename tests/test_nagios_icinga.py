@@ -118,7 +118,7 @@ def example_text() -> str:
 def test_icinga2_accepts_the_check_commands_and_the_example(tmp_path):
     done = icinga_check_config(icinga_master(tmp_path, example_text()))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Instantiated 5 Services" in done.stdout
+    assert "Instantiated 6 Services" in done.stdout
     assert "Finished validating the configuration" in done.stdout
 
 
@@ -557,13 +557,46 @@ def icinga_api(port: int, ca_path: Path, method: str, path: str, body: dict | No
         return json.loads(answer.read())
 
 
-EXAMPLE_SERVICES = {  # service: (who runs it, how its output starts)
-    "etcd-cluster": (MASTER, "ETCD_CLUSTER OK - 1 of 1 members healthy"),
-    "etcd-status": (MASTER, "ETCD_STATUS OK"),
-    "etcd-metrics": (AGENT, "ETCD_METRICS OK"),
-    "etcd-has-leader": (AGENT, "METRICS OK - etcd_server_has_leader is 1"),
-    "orders-grpc": (MASTER, "GRPC_HEALTH OK"),
+EXAMPLE_SERVICES = {  # service: (who runs it, its state, how its output starts)
+    "etcd-cluster": (MASTER, 0, "ETCD_CLUSTER OK - 1 of 1 members healthy"),
+    "etcd-status": (MASTER, 0, "ETCD_STATUS OK"),
+    "etcd-metrics": (AGENT, 0, "ETCD_METRICS OK"),
+    "etcd-has-leader": (AGENT, 0, "METRICS OK - etcd_server_has_leader is 1"),
+    # The node's PKI made with a server certificate 20 days from its end: the example's
+    # 30-day warning reaches the check.
+    "etcd-certs": (AGENT, 1, "ETCD_CERTS WARNING - server certificate expires in 20.0 days"),
+    "orders-grpc": (MASTER, 0, "GRPC_HEALTH OK"),
 }
+
+# etcd's static pod manifest as kubeadm writes it, cut to what check_etcd certs reads.
+KUBEADM_ETCD_MANIFEST = """apiVersion: v1
+kind: Pod
+metadata: {name: etcd, namespace: kube-system}
+spec:
+  containers:
+  - name: etcd
+    command:
+    - etcd
+    - --advertise-client-urls=https://127.0.0.1:2379
+    - --initial-advertise-peer-urls=https://127.0.0.1:2380
+"""
+
+
+def kubeadm_node_files(folder: Path) -> dict[str, str]:
+    """A control-plane node's certificate files as kubeadm lays them out (made here: the
+    server certificate with 20 days left, the others a year, the CA ten) and etcd's
+    manifest; the example's paths to swap for them."""
+    from tests.certificate_factory import kubeadm_pki
+
+    pki = folder / "pki-etcd"
+    pki.mkdir(parents=True)
+    ca = kubeadm_pki(pki, server=20)
+    cert, _ = ca.issue("kube-apiserver-etcd-client", 365, names=()).write(
+        folder, "apiserver-etcd-client")
+    (folder / "etcd.yaml").write_text(KUBEADM_ETCD_MANIFEST)
+    return {"/etc/kubernetes/pki/etcd": str(pki),
+            "/etc/kubernetes/pki/apiserver-etcd-client.crt": str(cert),
+            "/etc/kubernetes/manifests/etcd.yaml": str(folder / "etcd.yaml")}
 
 
 def example_results(port: int, ca_path: Path, timeout: float = 120) -> dict[str, dict]:
@@ -628,6 +661,7 @@ def test_the_example_services_run_from_a_real_master_and_agent(tmp_path, certs):
             "/etc/icinga2/pki/orders/client.crt": str(certs.client_cert),
             "/etc/icinga2/pki/orders/client.key": str(certs.client_key),
             "/var/lib/icinga2/healthprobes": str(tmp_path / "agent-state"),
+            **kubeadm_node_files(tmp_path / "node"),
         }
         example = swap_deployed(example_text(), swaps)
         master = icinga_master(tmp_path / "master", example,
@@ -644,11 +678,22 @@ def test_the_example_services_run_from_a_real_master_and_agent(tmp_path, certs):
     seen = {name: (result.get("state"), result.get("check_source"), result.get("output"))
             for name, result in results.items()}
     assert set(results) == set(EXAMPLE_SERVICES), seen
-    for name, (node, output) in EXAMPLE_SERVICES.items():
+    for name, (node, state, output) in EXAMPLE_SERVICES.items():
         result = results[name]
-        assert result.get("state") == 0, seen
+        assert result.get("state") == state, (name, seen)
         assert result["output"].startswith(output), (name, result["output"])
         assert result["check_source"] == node, (name, result["check_source"])
+    # Every certificate of the node, the API server's included, with the example's
+    # thresholds; the manifest's addresses were found in the certificates.
+    certificates = {item.split("=", 1)[0]: item.split("=", 1)[1]
+                    for item in results["etcd-certs"]["performance_data"]}
+    assert set(certificates) == {"cert_expiry_days", "cert_expiry_days_ca",
+                                 "cert_expiry_days_server", "cert_expiry_days_peer",
+                                 "cert_expiry_days_healthcheck-client",
+                                 "cert_expiry_days_apiserver-etcd-client"}, certificates
+    assert certificates["cert_expiry_days_server"] == "20;30:;7:", certificates
+    assert certificates["cert_expiry_days_ca"].endswith(";365:;90:"), certificates
+    assert "does not name" not in results["etcd-certs"]["output"]
     # The agent kept the metrics history where the example says, private to its user.
     state = tmp_path / "agent-state"
     assert any(state.iterdir()) and state.stat().st_mode & 0o077 == 0

@@ -3,12 +3,15 @@ the alert rules (and the rules' unit tests pass), and Debian's Prometheus, start
 on loopback with the deploy file's jobs and relabelling, scrapes `healthprobes serve`
 (two of them: the one beside Prometheus with deploy/prometheus/healthprobes.yml, and
 the etcd DaemonSet's with its ConfigMap) probing a real 3-member etcd cluster over TLS
-with client certificates and two real grpcio servers over mutual TLS. probe_success per
-target, read back through Prometheus' HTTP API, follows an etcd member killed and a gRPC
-server gone NOT_SERVING, while the other targets stay 1.
+with client certificates, two real grpcio servers over mutual TLS, and a kubeadm-shaped
+etcd PKI made at test time (the etcd_certs module). probe_success per target, read back
+through Prometheus' HTTP API, follows an etcd member killed and a gRPC server gone
+NOT_SERVING, while the other targets stay 1; the days left on the node's certificates
+reach Prometheus and the certificate alert.
 
-Only addresses, ports and certificate paths are swapped for the test's own; the jobs'
-relabel_configs and params are the deploy files' as written. Kubernetes discovery is
+Only addresses, ports, certificate paths and the certificates job's interval are swapped
+for the test's own; the jobs' relabel_configs and params are the deploy files' as
+written. Kubernetes discovery is
 the one thing that cannot run here (no API server, and Debian builds Prometheus without
 it): the Kubernetes jobs get file_sd_configs carrying the __meta_kubernetes_* labels that
 discovery would set, and the rest of each job is the deploy file's."""
@@ -29,6 +32,7 @@ import yaml
 from servers.etcd_cluster import EtcdCluster, TlsFiles, etcd_binaries
 from servers.grpc_health_server import health_server
 from servers.prometheus_server import PROMETHEUS, PrometheusServer
+from tests.certificate_factory import kubeadm_pki
 from tests.readers import swap_deployed
 from tests.serving import serving
 
@@ -92,7 +96,7 @@ def test_promtool_accepts_the_scrape_configuration_and_its_rules():
     assert "SUCCESS: 1 rule files found" in done.stdout, done.stdout
     done = promtool("check", "rules", ALERTS.name)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 4 rules found" in done.stdout
+    assert "SUCCESS: 6 rules found" in done.stdout
 
 
 @needs_promtool
@@ -107,7 +111,8 @@ def test_promtool_accepts_the_kubernetes_jobs(tmp_path):
     sd_file.write_text(yaml.safe_dump(kubernetes_targets("127.0.0.1:9143", "127.0.0.1")))
     jobs = with_file_discovery(load(SCRAPE_KUBERNETES)["scrape_configs"], sd_file)
     assert [job["job_name"] for job in jobs] == [
-        "healthprobes_etcd_nodes", "healthprobes_etcd_cluster", "healthprobes_nodes"]
+        "healthprobes_etcd_nodes", "healthprobes_etcd_cluster", "healthprobes_etcd_certs",
+        "healthprobes_nodes"]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
     done = promtool("check", "config", "prometheus.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -126,13 +131,25 @@ def test_promtool_rejects_a_broken_relabelling(tmp_path):
     assert "rename" in done.stdout + done.stderr
 
 
+def certificate_alert(severity: str, words: str) -> dict:
+    """The expected certificate alert of the etcd_certs module on node cp-1."""
+    return {"exp_labels": {"severity": severity, "job": "healthprobes_etcd_certs",
+                           "module": "etcd_certs", "instance": "cp-1",
+                           "label": "cert_expiry_days_server"},
+            "exp_annotations": {"summary": f"etcd_certs of cp-1: {words}"}}
+
+
 @needs_promtool
 def test_the_alert_rules_fire_as_documented(tmp_path):
     """`promtool test rules`: a probe failing for 2 minutes fires, for 1 minute does not;
-    WARNING for 15 minutes fires the warning; a refused reload fires after 5 minutes."""
+    WARNING for 15 minutes fires the warning; a refused reload fires after 5 minutes; a
+    certificate under 30 days left for 15 minutes fires the warning naming it and its
+    days, under 7 the critical one instead (not both), a soonest-expiry sum line
+    (cert_expiry_days without a suffix) neither."""
     member = 'job="healthprobes_etcd",module="etcd_member",instance="https://10.0.0.12:2379"'
     other = 'job="healthprobes_etcd",module="etcd_member",instance="https://10.0.0.11:2379"'
     cluster = 'job="healthprobes_etcd_cluster",module="etcd_cluster",instance="cp-1"'
+    certs = 'job="healthprobes_etcd_certs",module="etcd_certs",instance="cp-1"'
     tests = {
         "rule_files": [str(ALERTS)],
         "evaluation_interval": "1m",
@@ -145,7 +162,15 @@ def test_the_alert_rules_fire_as_documented(tmp_path):
                 {"series": 'up{job="healthprobes",instance="127.0.0.1:9143"}',
                  "values": "1x20"},
                 {"series": 'healthprobes_config_last_reload_successful{job="healthprobes",'
-                           'instance="127.0.0.1:9143"}', "values": "1 1 0x10"}],
+                           'instance="127.0.0.1:9143"}', "values": "1 1 0x10"},
+                # The server certificate crosses 30 days left at 2m, 7 at 22m; the
+                # peer's stays a year; the soonest (no suffix) is the server's again.
+                {"series": f'healthprobes_perfdata{{{certs},label="cert_expiry_days_server"}}',
+                 "values": "30.5 30.2 29.5x19 6.5x20"},
+                {"series": f'healthprobes_perfdata{{{certs},label="cert_expiry_days_peer"}}',
+                 "values": "365x45"},
+                {"series": f'healthprobes_perfdata{{{certs},label="cert_expiry_days"}}',
+                 "values": "30.5 30.2 29.5x19 6.5x20"}],
             "alert_rule_test": [
                 {"eval_time": "3m", "alertname": "HealthprobesProbeFailed", "exp_alerts": []},
                 {"eval_time": "4m", "alertname": "HealthprobesProbeFailed", "exp_alerts": [{
@@ -167,7 +192,20 @@ def test_the_alert_rules_fire_as_documented(tmp_path):
                                     "instance": "127.0.0.1:9143"},
                      "exp_annotations": {"summary": "healthprobes serve on 127.0.0.1:9143 "
                                          "runs its old modules: the new config file was "
-                                         "refused"}}]}]}]}
+                                         "refused"}}]},
+                {"eval_time": "16m", "alertname": "HealthprobesCertificateExpiring",
+                 "exp_alerts": []},
+                {"eval_time": "18m", "alertname": "HealthprobesCertificateExpiring",
+                 "exp_alerts": [certificate_alert("warning", "the server certificate "
+                                                  "expires in 29.5 days")]},
+                {"eval_time": "30m", "alertname": "HealthprobesCertificateExpiring",
+                 "exp_alerts": []},
+                {"eval_time": "30m", "alertname": "HealthprobesCertificateExpiresSoon",
+                 "exp_alerts": []},
+                {"eval_time": "38m", "alertname": "HealthprobesCertificateExpiresSoon",
+                 "exp_alerts": [certificate_alert("critical", "the server certificate has "
+                                                  "6.5 days left (negative: expired); renew "
+                                                  "it now")]}]}]}
     (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
     done = promtool("test", "rules", "tests.yml", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -243,8 +281,18 @@ def test_prometheus_sees_probe_success_follow_the_targets(certs, tmp_path):
             "10.0.1.*:50051": "127.0.0.1:*", "10.0.1.20:50051": grpc_a.address,
             "https://10.0.0.*:2379": "https://127.0.0.1:*",
             "https://10.0.0.11:2379": members[0], **certificate_swaps}))
+        # The node's etcd PKI as kubeadm lays it out, its server certificate 20 days
+        # from expiry (WARNING, which passes probe_success, and the warning alert).
+        pki = tmp_path / "pki"
+        pki.mkdir()
+        _, client_key = kubeadm_pki(pki, server=20).issue(
+            "kube-apiserver-etcd-client", 365, names=()).write(tmp_path, "apiserver-etcd-client")
+        client_key.unlink()  # the DaemonSet mounts the certificate alone
         node_config = tmp_path / "node.yml"
         node_config.write_text(swap_deployed(yaml.safe_dump(daemonset_config()), {
+            "--pki-dir=/etc/kubernetes/pki/etcd": f"--pki-dir={pki}",
+            "/etc/kubernetes/pki/apiserver-etcd-client.crt":
+                str(tmp_path / "apiserver-etcd-client.crt"),
             "https://10.0.0.*:2379": "https://127.0.0.1:*",
             "https://127.0.0.1:2379": members[0],
             "/etc/kubernetes/pki/etcd/ca.crt": str(certs.ca),
@@ -277,6 +325,9 @@ def test_prometheus_sees_probe_success_follow_the_targets(certs, tmp_path):
         kubernetes_jobs = with_file_discovery(load(SCRAPE_KUBERNETES)["scrape_configs"], sd_file)
         member0_port = members[0].rsplit(":", 1)[1]
         for job in kubernetes_jobs:
+            # The certificates job's 1m interval would leave its first scrape up to a
+            # minute away: the test's 1 s, as for every other job.
+            job.pop("scrape_interval", None)
             for rule in job["relabel_configs"]:
                 if rule.get("replacement") == "https://$1:2379":
                     rule["replacement"] = f"https://$1:{member0_port}"
@@ -292,7 +343,8 @@ def test_prometheus_sees_probe_success_follow_the_targets(certs, tmp_path):
         everyone = {("healthprobes_grpc", grpc_a.address), ("healthprobes_grpc", grpc_b.address),
                     *(("healthprobes_etcd", member) for member in members),
                     ("healthprobes_etcd_nodes", members[0]),
-                    ("healthprobes_etcd_cluster", "control-plane-1")}
+                    ("healthprobes_etcd_cluster", "control-plane-1"),
+                    ("healthprobes_etcd_certs", "control-plane-1")}
         started = time.monotonic()
         values = wait_for(success, lambda found: set(found) == everyone
                           and all(value == 1 for value in found.values()))
@@ -342,6 +394,18 @@ def test_prometheus_sees_probe_success_follow_the_targets(certs, tmp_path):
             lambda found: len(found) == 2)
         assert set(pending) == {("healthprobes_etcd", victim.client_url),
                                 ("healthprobes_grpc", grpc_b.address)}
+        # The node's certificates: the server's 20 days read from the files, WARNING,
+        # and the certificate alert pending for it alone.
+        days = {sample["metric"]["label"]: float(sample["value"][1]) for sample in
+                prometheus.query('healthprobes_perfdata{job="healthprobes_etcd_certs"}')}
+        assert abs(days["cert_expiry_days_server"] - 20) < 0.01, days
+        assert days["cert_expiry_days_apiserver-etcd-client"] > 364, days
+        assert by_target(prometheus, 'healthprobes_state{job="healthprobes_etcd_certs"}') == {
+            ("healthprobes_etcd_certs", "control-plane-1"): 1}
+        expiring = wait_for(lambda: prometheus.query(
+            'ALERTS{alertname="HealthprobesCertificateExpiring",alertstate="pending"}'),
+            lambda found: len(found) == 1)
+        assert expiring[0]["metric"]["label"] == "cert_expiry_days_server", expiring
         print(f"\nprobe_success of {len(everyone)} targets in Prometheus {first_seen:.1f} s "
               f"after it started; a member killed and a server NOT_SERVING seen "
               f"{seen_after:.1f} s later")
