@@ -28,6 +28,7 @@ hits them alike. Latency is wall time at the client, request sent to answer read
 import argparse
 import sys
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -58,6 +59,8 @@ def options() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=200, help="isolation: probes per second")
     parser.add_argument("--isolation-seconds", type=float, default=20)
     parser.add_argument("--memory-probes", type=int, default=100_000)
+    parser.add_argument("--idle-seconds", type=float, default=10,
+                        help="how long the servers' CPU is read while nobody probes them")
     return parser.parse_args()
 
 
@@ -88,9 +91,11 @@ class ResidentVariant:
         self.tally = Tally(label)
         self.server, self.path = server, path
         self.client = KeepAlive(server.port)
+        self.sent = 0  # the warm-up's requests included
 
     def run(self, count: int, measured: bool = True) -> None:
         before = cpu_seconds(self.server.pid)
+        self.sent += count
         for _ in range(count):
             answer = self.client.get(self.path)
             if measured:
@@ -197,6 +202,14 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
+def ratio_line(what: str, numerator: float, denominator: float, target: str,
+               met: Callable[[float], bool]) -> str:
+    if numerator == 0 or denominator == 0:
+        return f"{what}: a side measured no CPU tick, too few probes for a ratio"
+    ratio = numerator / denominator
+    return f"{what} = {ratio:.2f}x (target {target}: {verdict(met(ratio))})"
+
+
 def print_ratios(groups: dict[str, list[Variant]]) -> None:
     for target, variants in groups.items():
         by_label = {variant.tally.label: variant.tally for variant in variants}
@@ -205,12 +218,10 @@ def print_ratios(groups: dict[str, list[Variant]]) -> None:
         for form in ("serve /probe/<module>", "serve /probe?module="):
             ours = by_label[form].cpu_ms_per_probe
             if blackbox is not None:
-                ratio = ours / blackbox.cpu_ms_per_probe
-                print(f"{target}: {form} CPU / blackbox_exporter CPU = {ratio:.2f}x "
-                      f"(target <= 1: {verdict(ratio <= 1)})")
-            ratio = executed.cpu_ms_per_probe / ours
-            print(f"{target}: exec CPU / {form} CPU = {ratio:.0f}x "
-                  f"(target >= 30: {verdict(ratio >= 30)})")
+                print(ratio_line(f"{target}: {form} CPU / blackbox_exporter CPU", ours,
+                                 blackbox.cpu_ms_per_probe, "<= 1", lambda r: r <= 1))
+            print(ratio_line(f"{target}: exec CPU / {form} CPU", executed.cpu_ms_per_probe,
+                             ours, ">= 30", lambda r: r >= 30))
 
 
 def cpu_and_latency(serve: Resident, blackbox: Resident | None, grpc_address: str,
@@ -250,14 +261,24 @@ def cpu_and_latency(serve: Resident, blackbox: Resident | None, grpc_address: st
         print(f"blackbox_exporter: skipped, {BLACKBOX} is not installed "
               f"(apt-get install prometheus-blackbox-exporter)")
     print_cpu_table(groups)
-    served = sum(len(variant.tally.seconds) for variant in variants
-                 if isinstance(variant, ResidentVariant) and variant.server is serve)
+    sent = sum(variant.sent for variant in variants
+               if isinstance(variant, ResidentVariant) and variant.server is serve)
     if counted_before is not None and counted_after is not None:
         print(f"serve's healthprobes_probes_total grew by {counted_after - counted_before:.0f} "
-              f"for {served} measured requests (plus the warm-up's)")
+              f"for {sent} requests sent to it (warm-up included)")
     print()
     print_ratios(groups)
     return sum(variant.tally.failures for variant in variants)
+
+
+def idle(servers: list[Resident], seconds: float) -> None:
+    """What each resident server burns with no probe at all (pollers, timers): at the
+    kubelet's one probe per 10 s this, not the probe, is most of its cost."""
+    before = {server.name: cpu_seconds(server.pid) for server in servers}
+    time.sleep(seconds)
+    print(f"idle, {seconds:g}s without probes: " + "; ".join(
+        f"{server.name} {(cpu_seconds(server.pid) - before[server.name]) * 1000 / seconds:.2f}"
+        f" ms CPU per second" for server in servers))
 
 
 def isolation(serve: Resident, hung: str, arguments: argparse.Namespace) -> int:
@@ -344,6 +365,7 @@ def main() -> None:
         print(f"python {sys.version.split()[0]}; gRPC server {grpc_address}; etcd 3.5 "
               f"{etcd_url}; serve pid {serve.pid} on 127.0.0.1:{port}\n")
         failures = cpu_and_latency(serve, blackbox, grpc_address, etcd_url, arguments)
+        idle([serve] if blackbox is None else [serve, blackbox], arguments.idle_seconds)
         print()
         failures += isolation(serve, hung, arguments)
         print()
