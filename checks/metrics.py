@@ -221,13 +221,30 @@ def scrape(args: Values, deadline: Deadline, names: set[str] | None, tls_context
 
     from healthprobes.probes import exposition
 
-    if tls_context is None and args.target_url.scheme == "https":
+    # A resident caller's kept-alive connection to the target, when it has one idle.
+    kept = getattr(args, "kept", None)
+    key = ("metrics", str(args.target_url))
+    connection = kept.take(key) if kept is not None else None
+    if tls_context is None and connection is None and args.target_url.scheme == "https":
         from healthprobes.probes.tls import client_context
 
         tls_context = client_context(args.cacert, args.cert, args.key,
                                      verify=not args.insecure_skip_tls_verify)
-    body = exposition.fetch(args.target_url, deadline, tls_context, args.scrape_headers,
-                            args.max_bytes, client_cert=bool(args.cert), keep=keep)
+    if kept is not None and connection is None:
+        from healthprobes.probes.http import Connection
+
+        connection = Connection(args.target_url, deadline, tls_context,
+                                max_body=args.max_bytes, client_cert=bool(args.cert))
+    try:
+        body = exposition.fetch(args.target_url, deadline, tls_context, args.scrape_headers,
+                                args.max_bytes, client_cert=bool(args.cert), keep=keep,
+                                connection=connection)
+    except BaseException:
+        if connection is not None:
+            connection.close()
+        raise
+    if connection is not None:  # the answer was whole: the connection can ask again
+        kept.give_back(key, connection)  # type: ignore[union-attr]
     now = time.time()
     found = exposition.parse(body, names, str(args.target_url))
     if args.extra_labels:
@@ -242,7 +259,7 @@ def run(args: Values, deadline: Deadline) -> Report:
 
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
                     args.first_run_state, args.empty_state, args.nan_state,
-                    extrapolate=args.extrapolate)
+                    extrapolate=args.extrapolate, memory=getattr(args, "histories", None))
     rules = getattr(args, "alert_rules", None) or []
     names = wanted_names(args.queries + [rule.query for rule in rules])
     connections: list = []

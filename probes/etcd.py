@@ -116,6 +116,15 @@ class EtcdSession:
         # Asked before each new try of a question: whether waiting can still change the
         # verdict (a cluster check stops when too few members are left for a quorum).
         self.worth_waiting: Callable[[], bool] = lambda: True
+        self.active = 0  # questions and requests under way (a run's thread still in one)
+
+    def rebind(self, deadline: Deadline) -> None:
+        """Ready a kept session for another run: that run's deadline, nothing carried
+        over but the connection (reopened by the next request if the member closed it)
+        and the auth token."""
+        self.deadline = self.connection.deadline = deadline
+        self.transient, self._question_end = "", None
+        self.worth_waiting = lambda: True
 
     @property
     def target(self) -> str:
@@ -130,6 +139,7 @@ class EtcdSession:
         from healthprobes.probes.deadline import Deadline
 
         run = self.deadline
+        self.active += 1
         try:
             if not self.connection.is_open:
                 self.connection.deadline = Deadline(min(self.dial_timeout, run.remaining()))
@@ -149,6 +159,7 @@ class EtcdSession:
                                         "no answer") from None
         finally:
             self.connection.deadline = run
+            self.active -= 1
 
     def _limit_error(self, error: ProbeError, limit: float, option: str,
                      what: str) -> ProbeError:
@@ -172,6 +183,7 @@ class EtcdSession:
         started = time.monotonic()
         self._question_end = started + min(self.command_timeout, self.deadline.remaining())
         pause = 0.1
+        self.active += 1
         try:
             while True:
                 failure: ProbeError | None = None
@@ -196,6 +208,7 @@ class EtcdSession:
                 pause = min(pause * 2, 0.4)
         finally:
             self._question_end = None
+            self.active -= 1
 
     def close(self) -> None:
         self.connection.close()

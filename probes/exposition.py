@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import ssl
 
     from healthprobes.probes.deadline import Deadline
-    from healthprobes.probes.http import Url
+    from healthprobes.probes.http import Connection, Url
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, without __name__
 
@@ -58,20 +58,28 @@ class Exposition:
 
 def fetch(url: Url, deadline: Deadline, tls: ssl.SSLContext | None = None,
           headers: dict[str, str] | None = None, max_bytes: int = 64 << 20,
-          client_cert: bool = False, keep: list | None = None) -> bytes:
+          client_cert: bool = False, keep: list | None = None,
+          connection: Connection | None = None) -> bytes:
     """The endpoint's body, gzip-decoded by the client; never more than ``max_bytes``
     either way (see :mod:`healthprobes.probes.content_coding`). ``keep``, when given,
-    receives the connection, for a caller that reads what its handshake presented."""
-    from healthprobes.probes.http import Connection
+    receives the connection, for a caller that reads what its handshake presented.
+    ``connection``: a kept-alive one to ask on (a resident caller's), left open."""
+    own = connection is None
+    if connection is None:
+        from healthprobes.probes.http import Connection
 
-    connection = Connection(url, deadline, tls, max_body=max_bytes, client_cert=client_cert)
+        connection = Connection(url, deadline, tls, max_body=max_bytes,
+                                client_cert=client_cert)
+    else:
+        connection.deadline = deadline
     if keep is not None:
         keep.append(connection)
     try:
         response = connection.request("GET", "", headers={
             "Accept": ACCEPT, "Accept-Encoding": "gzip", **(headers or {})})
     finally:
-        connection.close()
+        if own:
+            connection.close()
     if response.status in (401, 403):
         raise ProbeError(url.text, f"the server refused the scrape (HTTP {response.status}); "
                          "see --bearer-token-file, --user and --cert", ProbeError.PROTOCOL)

@@ -129,6 +129,7 @@ class Connector:
         self.args, self.deadline = args, deadline
         self._tls = None
         self._idle: dict[str, EtcdSession] = {}  # finished sessions, kept alive for reuse
+        self._used: list[EtcdSession] = []  # every session this run asked through
         self.answered: EtcdSession | None = None  # whose member list was taken
         self.members: list[Member] = []  # the member list, once asked: names members
         # Every connection made for this run, whose handshakes add_certificates reads
@@ -153,17 +154,38 @@ class Connector:
         return self._tls
 
     def session(self, url: Url) -> EtcdSession:
-        kept = self._idle.pop(str(url), None)
-        if kept is not None:
-            return kept
-        from healthprobes.probes.etcd import EtcdSession
+        idle = self._idle.pop(str(url), None)
+        if idle is not None:
+            return idle
+        kept = getattr(self.args, "kept", None)  # a resident caller's, between runs
+        session = kept.take(("etcd", str(url))) if kept is not None else None
+        if session is not None:
+            session.rebind(self.deadline)
+        else:
+            from healthprobes.probes.etcd import EtcdSession
 
-        tls = self.tls() if url.scheme == "https" else None
-        session = EtcdSession(url, self.deadline, tls, self.args.credentials,
-                              bool(self.args.cert), self.args.dial_timeout,
-                              self.args.command_timeout)
+            tls = self.tls() if url.scheme == "https" else None
+            session = EtcdSession(url, self.deadline, tls, self.args.credentials,
+                                  bool(self.args.cert), self.args.dial_timeout,
+                                  self.args.command_timeout)
         self.connections.append(session.connection)
+        self._used.append(session)
         return session
+
+    def finish(self) -> None:
+        """The run is over: with a resident caller's Kept, give back each session that is
+        open and no longer in use, close the rest. A session a thread may still be in
+        (a member left behind at the deadline, or still answering after another member
+        answered first) is never given back: two runs would share its connection."""
+        kept = getattr(self.args, "kept", None)
+        if kept is None:
+            return
+        reusable = self.deadline.remaining() > 0
+        for session in dict.fromkeys(self._used):
+            if reusable and session.active == 0 and session.connection.is_open:
+                kept.give_back(("etcd", session.target), session)
+            elif session.active == 0:
+                session.close()
 
     def sessions(self) -> list[EtcdSession]:
         """Sessions for the endpoints given, or for every member with --cluster."""

@@ -191,7 +191,7 @@ def run(args: Values, deadline: Deadline) -> Report:
     scrapes = run_all([(str(url), lambda url=url: scrape(url)) for url in args.urls], deadline)
     policy = Policy(args.state_dir or default_directory(), args.max_state_age,
                     args.first_run_state, args.empty_state, args.nan_state,
-                    extrapolate=args.extrapolate)
+                    extrapolate=args.extrapolate, memory=getattr(args, "histories", None))
     several = len(args.urls) > 1
     findings = Findings()
     notes: list[str] = []

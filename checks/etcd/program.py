@@ -70,7 +70,11 @@ def run(args: Values, deadline: Deadline) -> Report:
     # connections) must not pile up on, or mix with, other runs of the same options.
     args = Values(**args.__dict__)
     args.connectors = []
-    report = subcommand(args.command).run(args, deadline)
+    try:
+        report = subcommand(args.command).run(args, deadline)
+    finally:
+        for connector in args.connectors:
+            connector.finish()  # a resident caller keeps the sessions that ended well
     return add_certificates(args, report)
 
 

@@ -89,6 +89,74 @@ class History:
         self.runs, self.complete_since = runs, min(complete, now)
 
 
+def staleness(updated: float, now: float, max_age: float) -> str | None:
+    """Why a history last updated at ``updated`` cannot be used now, or None."""
+    if updated > now + 1:
+        return (f"the clock went backwards ({updated - now:.0f} s behind the last run); "
+                "history discarded, starting a new baseline")
+    if now - updated > max_age:
+        return (f"the history is {now - updated:.0f} s old, more than --max-state-age "
+                f"{max_age:g} s; starting a new baseline")
+    return None
+
+
+class MemoryHistories:
+    """Histories a resident caller keeps in memory instead of state files (no state
+    directory configured): one per identity (target and expression), with the same
+    turn-taking, age and clock rules as a file. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        import _thread
+
+        self._lock = _thread.allocate_lock()
+        self._kept: dict[str, tuple[float, History]] = {}
+        self._turns: dict[str, object] = {}
+
+    def state(self, identity: str) -> MemoryState:
+        import _thread
+
+        with self._lock:
+            turn = self._turns.setdefault(identity, _thread.allocate_lock())
+        return MemoryState(self, identity, turn)
+
+
+class MemoryState:
+    """A StateFile's interface over :class:`MemoryHistories`."""
+
+    def __init__(self, store: MemoryHistories, identity: str, turn) -> None:
+        self.store, self.identity, self._turn = store, identity, turn
+        self._held = False
+
+    def lock(self, deadline: Deadline) -> None:
+        if not self._turn.acquire(True, max(0.0, deadline.remaining() - 0.05)):
+            raise ProbeError("", "the history stayed in use by another probe until the "
+                             "timeout", ProbeError.TIMEOUT)
+        self._held = True
+
+    def unlock(self) -> None:
+        if self._held:
+            self._held = False
+            self._turn.release()
+
+    def load(self, now: float, max_age: float) -> History:
+        with self.store._lock:
+            kept = self.store._kept.get(self.identity)
+        if kept is None:
+            return History()
+        updated, history = kept
+        problem = staleness(updated, now, max_age)
+        if problem:
+            fresh = History()
+            fresh.problem = problem
+            return fresh
+        history.problem, history.fresh = None, False
+        return history
+
+    def save(self, history: History, now: float) -> None:
+        with self.store._lock:
+            self.store._kept[self.identity] = (now, history)
+
+
 def check_private_directory(directory: str) -> None:
     """Refuse, as ssh and gpg do, a state directory someone else could write to: its
     files decide what a check says. Raises OSError-free ProbeError naming the fix."""
@@ -183,13 +251,8 @@ class StateFile:
             history.problem = (f"the state file {self.path} was corrupt ({error}); "
                                "starting a new baseline")
             return history
-        if updated > now + 1:
-            history.problem = (f"the clock went backwards ({updated - now:.0f} s behind the "
-                               "last run); history discarded, starting a new baseline")
-            return history
-        if now - updated > max_age:
-            history.problem = (f"the history is {now - updated:.0f} s old, more than "
-                               f"--max-state-age {max_age:g} s; starting a new baseline")
+        history.problem = staleness(updated, now, max_age)
+        if history.problem:
             return history
         history.series, history.firing_since, history.fresh = series, firing, False
         history.runs, history.complete_since = runs, complete

@@ -44,8 +44,11 @@ class Policy:
 
     def __init__(self, state_dir: str, max_state_age: float, first_run_state: int = OK,
                  empty_state: int | None = None, nan_state: int = OK,
-                 extrapolate: bool = False) -> None:
+                 extrapolate: bool = False, memory=None) -> None:
         self.state_dir, self.max_state_age = state_dir, max_state_age
+        # A resident caller's in-memory histories (history.MemoryHistories): used instead
+        # of state files when it gives them.
+        self.memory = memory
         self.first_run_state, self.empty_state, self.nan_state = (
             first_run_state, empty_state, nan_state)
         self.extrapolate = extrapolate  # rate/increase/delta as Prometheus extrapolates them
@@ -98,7 +101,8 @@ def evaluate_with_history(identity: str, query: Query, scrape: Exposition, now: 
     if not query.needs_history and not keeps_alerts:
         evaluation = Evaluation(scrape, now, extrapolate=policy.extrapolate)
         return evaluation.run(query.tree), evaluation, None
-    state = StateFile(policy.state_dir, identity)
+    state = (StateFile(policy.state_dir, identity) if policy.memory is None
+             else policy.memory.state(identity))
     state.lock(deadline)
     try:
         history = state.load(now, policy.max_state_age)

@@ -63,6 +63,14 @@ def timeout_report(program: CheckProgram, args: Values, target: str) -> Report:
                   "timeout")
 
 
+def probe_deadline(left: float) -> Deadline:
+    """The probes' deadline when ``left`` seconds remain for the whole answer: less a
+    moment to judge and print (or send) the verdict."""
+    from healthprobes.probes.deadline import Deadline
+
+    return Deadline(max(0.05, left - min(0.3, max(0.1, left * 0.15))))
+
+
 def report_name(program: CheckProgram, args: Values) -> str:
     """The name on the status line: the check, and the subcommand when it has them
     (ETCD_MEMBERS), also when the run failed before judging anything."""

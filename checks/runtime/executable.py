@@ -20,6 +20,7 @@ from healthprobes.checks.runtime.evaluation import (
     evaluate,
     failed,
     parse_arguments,
+    probe_deadline,
     timeout_report,
     usage_report,
 )
@@ -105,8 +106,7 @@ def process_age() -> float:
 
 def probe_budget(timeout: float) -> Deadline:
     """The probes' deadline: what is left of the run, less a moment to judge and print."""
-    left = timeout - process_age()
-    return Deadline(max(0.05, left - min(0.3, max(0.1, left * 0.15))))
+    return probe_deadline(timeout - process_age())
 
 
 def sniff_output_mode(argv: list[str]) -> tuple[str, bool]:
