@@ -169,12 +169,13 @@ def query(module: str, target: str | None = None) -> str:
 
 
 def probes_counted(server: Resident) -> float | None:
-    """The sum of serve's healthprobes_probes_total, or None when it has none."""
-    answer = KeepAlive(server.port).get("/metrics")
-    counted = [float(line.rsplit(" ", 1)[1])
-               for line in answer.body.decode(errors="replace").splitlines()
-               if line.startswith("healthprobes_probes_total{")]
-    return sum(counted) if counted else None
+    """The sum of serve's healthprobes_probes_total (0 before its first probe), or None
+    when serve does not export it."""
+    lines = KeepAlive(server.port).get("/metrics").body.decode(errors="replace").splitlines()
+    if "# TYPE healthprobes_probes_total counter" not in lines:
+        return None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("healthprobes_probes_total{"))
 
 
 def measure(variants: list[Variant], counts: Callable[[Variant], int], rounds: int) -> None:
