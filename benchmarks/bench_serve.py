@@ -40,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import installed, run_once
 from benchmarks.http_load import Answer, KeepAlive, closed_loops, paced, percentile
-from benchmarks.resident import BLACKBOX, Resident, blackbox_exporter, cpu_seconds, rss_kib
+from benchmarks.resident import (
+    BLACKBOX,
+    TICK,
+    Resident,
+    blackbox_exporter,
+    cpu_seconds,
+    rss_kib,
+)
 from servers.etcd_cluster import EtcdCluster, etcd_binaries
 from servers.grpc_health_server import free_port, silent_listener
 
@@ -279,7 +286,8 @@ def idle(servers: list[Resident], seconds: float) -> None:
     time.sleep(seconds)
     print(f"idle, {seconds:g}s without probes: " + "; ".join(
         f"{server.name} {(cpu_seconds(server.pid) - before[server.name]) * 1000 / seconds:.2f}"
-        f" ms CPU per second" for server in servers))
+        f" ms CPU per second" for server in servers)
+        + f" (one clock tick in {seconds:g}s is {TICK * 1000 / seconds:.2f} ms per second)")
 
 
 def isolation(serve: Resident, hung: str, arguments: argparse.Namespace) -> int:
