@@ -1,8 +1,9 @@
 """healthprobes serve beside an exec of the same check and beside blackbox_exporter.
 
-Run (after a regular install):  python benchmarks/bench_serve.py
-A smoke run of every part:      python benchmarks/bench_serve.py --probes 20 --exec-runs 2
-                                    --isolation-seconds 1 --memory-probes 200
+Run (after a regular install):  python benchmarks/bench_serve.py       (about 4 minutes)
+A smoke run of every part (tests/test_benchmarks.py runs it, about 6 seconds):
+    python benchmarks/bench_serve.py --probes 20 --exec-runs 2 --rounds 2 --rate 40
+        --isolation-seconds 1 --memory-probes 200 --idle-seconds 0.5
 
 Targets (issue 16):
   serve's CPU per probe <= blackbox_exporter's on the same target
