@@ -24,13 +24,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK  # utime, stime: fields 14 and 15
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size now."""
+def status_field(pid: int, name: str) -> int:
+    """A number from /proc/PID/status: VmRSS (KiB), Threads."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(name + ":"):
                 return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {name} for process {pid}")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size now."""
+    return status_field(pid, "VmRSS")
+
+
+def threads(pid: int) -> int:
+    return status_field(pid, "Threads")
 
 
 class Resident:

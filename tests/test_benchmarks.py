@@ -51,5 +51,5 @@ def test_bench_serve_smallest_size() -> None:
         assert row[1] == row[2] != "0", output
     assert "the other modules' p99:" in output
     # RSS sampled at the start and after each fifth of the probes.
-    samples = re.findall(r"^ +(\d+) +\d+\.\d$", output.split("== memory ==")[1], re.M)
+    samples = re.findall(r"^ +(\d+) +\d+\.\d +\d+$", output.split("== memory ==")[1], re.M)
     assert samples == ["0", "40", "80", "120", "160", "200"], output
