@@ -18,32 +18,39 @@ class Sample:
 def bench_setup(description: str, default_runs: int, executable: str) -> tuple[int, str]:
     """The runs asked for on the command line, and the installed check to time."""
     import argparse
-    import shutil
-    import sys
-    from pathlib import Path
 
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=default_runs)
     runs = parser.parse_args().runs
-    check = shutil.which(executable, path=str(Path(sys.executable).parent))
-    if check is None:
+    return runs, installed(executable)
+
+
+def installed(executable: str) -> str:
+    """The path of a launcher installed next to this Python; exit with a hint if missing."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    found = shutil.which(executable, path=str(Path(sys.executable).parent))
+    if found is None:
         sys.exit(f"{executable} is not installed next to this Python: pip install . first")
-    return runs, check
+    return found
 
 
 GNU_TIME = "/usr/bin/time"  # Debian package "time"
 
 
-def run_once(command: list[str]) -> Sample:
+def run_once(command: list[str], measure_rss: bool = True) -> Sample:
+    """One run; peak RSS (a second run, under GNU time) only when asked: 0 otherwise."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                stdin=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(elapsed, usage.ru_utime + usage.ru_stime, peak_rss_kib(command),
-                  process.returncode)
+    return Sample(elapsed, usage.ru_utime + usage.ru_stime,
+                  peak_rss_kib(command) if measure_rss else 0, process.returncode)
 
 
 def peak_rss_kib(command: list[str]) -> int:

@@ -1,6 +1,7 @@
 """A real grpcio server with the standard health service, for the demo and the tests."""
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -123,3 +124,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def serve_until_stdin_closes() -> None:
+    """Run one server in a process of its own, print its address, stop at end of input:
+    for benchmarks that keep the server's CPU and GIL out of the process they measure from."""
+    with health_server() as server:
+        print(server.address, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    serve_until_stdin_closes()
