@@ -268,7 +268,7 @@ class GrpcHealth:
     def probe(self) -> tuple[float, list]:
         """Connect once and ask: the connect time and every service's answer."""
         # Imported here: grpc is most of a run's start-up and --help needs none of it.
-        from healthprobes.probes.grpc_health import HealthClient, ServiceHealth
+        from healthprobes.probes.grpc_health import HealthClient
 
         args = self.args
         target = self._target()
@@ -282,23 +282,16 @@ class GrpcHealth:
         else:
             client.deadline = self.deadline  # a kept channel, asked under this run's deadline
         answered = False  # the calls were made: the channel itself is sound
+        # A kept channel whose last run was answered is asked at once (this run spends
+        # no time connecting); if its connection broke meanwhile, the calls say
+        # UNAVAILABLE and it connects and asks again, as a new channel would.
+        warm = client.warm and not args.wait
         try:
-            try:
-                connect_time = client.connect(wait=args.wait)
-            except ProbeError as error:
-                if error.kind == ProbeError.TLS and target.tls is not None \
-                        and target.tls.verify:
-                    self._read_refused(target)
-                raise
-            if args.list:
-                answers, failure = client.list_services()
-                if failure is not None:
-                    code, _, detail = failure.partition(": ")
-                    answers = [ServiceHealth("List", None, code, detail)]
-            elif args.wait:
-                answers = [client.watch(service) for service in args.services]
-            else:
-                answers = client.check(args.services)
+            connect_time = 0.0 if warm else self._connect(client, target)
+            answers = self._ask(client)
+            if warm and any(answer.code == "UNAVAILABLE" for answer in answers):
+                connect_time = self._connect(client, target)
+                answers = self._ask(client)
             answered = True
             if reads_certificates(args):
                 try:
@@ -307,10 +300,34 @@ class GrpcHealth:
                     self.unread = error.message
         finally:
             if kept is not None and answered:
+                client.warm = True
                 kept.give_back(target, client)
             else:
                 client.close(wait=False)  # an exec run ends right after the verdict
         return connect_time, answers
+
+    def _connect(self, client, target) -> float:
+        try:
+            return client.connect(wait=self.args.wait)
+        except ProbeError as error:
+            if error.kind == ProbeError.TLS and target.tls is not None and target.tls.verify:
+                self._read_refused(target)
+            raise
+
+    def _ask(self, client) -> list:
+        """Every service's answer (or List's, or Watch's) on the connected channel."""
+        from healthprobes.probes.grpc_health import ServiceHealth
+
+        args = self.args
+        if args.list:
+            answers, failure = client.list_services()
+            if failure is not None:
+                code, _, detail = failure.partition(": ")
+                answers = [ServiceHealth("List", None, code, detail)]
+            return answers
+        if args.wait:
+            return [client.watch(service) for service in args.services]
+        return client.check(args.services)
 
     def _read_refused(self, target) -> None:
         """The certificates of a server whose certificate gRPC refused, read on one
