@@ -38,8 +38,8 @@ MAX_CHUNK_LINE_BYTES = 4096  # chunk size and extensions
 MAX_CHUNK_SIZE_DIGITS = 16  # 64 bits; any real limit is far below (max-bytes)
 MESSAGE_TEXT_LIMIT = 200  # characters of server text quoted in a message
 
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789"
-                   b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_TOKEN_BYTES = (b"!#$%&'*+-.^_`|~0123456789"
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _HEX_BYTES = b"0123456789abcdefABCDEF"
 _DIGITS = frozenset(b"0123456789")
 _FORBIDDEN_IN_VALUE = (b"\x00", b"\r", b"\n")
@@ -96,7 +96,9 @@ def parse_field_line(line: bytes) -> tuple[str, str]:
         raise Malformed(f"a header line without a colon {quoted(line)}")
     if name[-1:] in (b" ", b"\t"):
         raise Malformed(f"whitespace between the header name {quoted(name)} and its colon")
-    if not name or not all(byte in _TOKEN for byte in name):
+    # translate() deletes every token byte in C: anything left is not a token (a
+    # per-byte loop was a third of a kept-alive etcd probe's parsing).
+    if not name or name.translate(None, _TOKEN_BYTES):
         raise Malformed(f"an invalid header name {quoted(name)}")
     value = value.strip(b" \t")
     for forbidden in _FORBIDDEN_IN_VALUE:

@@ -26,6 +26,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 class OwnMetrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[str, int], tuple] = {}
         self.registry = CollectorRegistry()
         self.probes = Counter("healthprobes_probes", "Probes answered, by module and result "
                               "(the check's state, lower case).", ["module", "result"],
@@ -41,8 +42,16 @@ class OwnMetrics:
                                  registry=self.registry)
 
     def probed(self, module: str, state: int, seconds: float) -> None:
-        self.probes.labels(module, state_name(state).lower()).inc()
-        self.duration.labels(module).observe(seconds)
+        # The labelled children, looked up once: labels() takes a lock and builds a key
+        # on every call, and this runs on every probe.
+        key = (module, state)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.probes.labels(module, state_name(state).lower()),
+                self.duration.labels(module))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def loaded(self, ok: bool) -> None:
         self.reload_ok.set(1 if ok else 0)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from healthprobes.checks.runtime.evaluation import evaluate, probe_deadline, timeout_report
+from healthprobes.checks.serve.workers import Workers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,9 +54,16 @@ class Answer:
 
 
 class Prober:
+    """Runs checks for requests. Each request waits on a future of its own, settled
+    either by the run's result or by its own deadline timer, whichever comes first: one
+    hand-over from the worker to the waiting requests, without the chain of futures
+    that ``wait_for(shield(...))`` adds to every probe (each link one more turn of the
+    event loop)."""
+
     def __init__(self, max_concurrent: int) -> None:
-        self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="probe")
-        self._in_flight: dict[tuple[int, str | None], asyncio.Future] = {}
+        self._workers = Workers(max_concurrent)
+        # Runs in flight by (module options, target): the requests waiting for each.
+        self._in_flight: dict[tuple[int, str | None], list[asyncio.Future]] = {}
         self.runs = 0  # runs started (a shared probe starts none)
 
     @property
@@ -67,37 +74,51 @@ class Prober:
                     seconds: float) -> Answer:
         """The report for one request, due ``seconds`` after it arrived."""
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
         key = (id(values), target)
-        run = self._in_flight.get(key)
-        shared = run is not None
-        if run is None:
-            run = self._start(runtime, values, seconds, key)
+        waiting = self._in_flight.get(key)
+        shared = waiting is not None
+        if waiting is None:
+            waiting = self._in_flight[key] = []
+            self._start(loop, runtime, values, seconds, key)
+        waiter = loop.create_future()
+        waiting.append(waiter)
+        timer = loop.call_later(seconds, _settle, waiter, None)
         try:
-            report = await asyncio.wait_for(asyncio.shield(run), seconds)
-        except TimeoutError:
+            report = await waiter
+        finally:
+            timer.cancel()
+        if report is None:
             LOG.warning("module %s: no result within %.3gs; the run is left to end on its own",
                         runtime.module.name, seconds)
             report = timeout_report(runtime.program, values, runtime.program.target(values))
         return Answer(report, time.monotonic() - started, shared)
 
-    def _start(self, runtime: ModuleRuntime, values: Values, seconds: float,
-               key: tuple[int, str | None]) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
+    def _start(self, loop: asyncio.AbstractEventLoop, runtime: ModuleRuntime, values: Values,
+               seconds: float, key: tuple[int, str | None]) -> None:
         deadline = probe_deadline(seconds)  # counted from now: waiting for a worker counts
         self.runs += 1
-        run = loop.run_in_executor(self._pool, _evaluate, runtime, values, deadline)
-        self._in_flight[key] = run
-        run.add_done_callback(lambda _: self._in_flight.pop(key, None))
-        return run
+
+        def finished(report: Report) -> None:  # on the event loop
+            for waiter in self._in_flight.pop(key, ()):
+                _settle(waiter, report)
+
+        self._workers.submit(loop, lambda: _evaluate(runtime, values, deadline), finished)
 
     async def drain(self, seconds: float) -> None:
         """Wait (at most ``seconds``) for the runs in flight to end."""
-        pending = list(self._in_flight.values())
-        if pending:
-            await asyncio.wait(pending, timeout=seconds)
+        end = time.monotonic() + seconds
+        while self._in_flight and time.monotonic() < end:
+            await asyncio.sleep(0.02)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._workers.close()
+
+
+def _settle(waiter: asyncio.Future, report: Report | None) -> None:
+    """Give a waiting request its report (None: its deadline came first)."""
+    if not waiter.done():
+        waiter.set_result(report)
 
 
 def _evaluate(runtime: ModuleRuntime, values: Values, deadline) -> Report:
