@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from servers.etcd_cluster import EtcdCluster, etcd_binaries
 from servers.grpc_health_server import free_port, health_server, silent_listener
 from servers.http_standin import echo, standin
-from tests.conftest import run_command
+from tests.conftest import run_command, until
 from tests.serving import established_to, serving_modules
 
 ETCD = etcd_binaries().get("3.5")
@@ -229,6 +229,44 @@ def test_a_hung_target_blocks_no_other_module_and_overlapping_probes_share_a_run
             assert len(accepted) == 1  # five overlapping probes, one run, one connection
 
 
+def test_a_module_whose_many_targets_hang_leaves_workers_to_the_others(tmp_path, grpc_server):
+    """A pool of 4: eight distinct hung targets of one module hold at most one worker
+    (a quarter of the pool), so another module answers at once, in time; and the same
+    after a reload that changes the pool (the new limits are used)."""
+    with silent_listener() as address:
+        port = address.rsplit(":", 1)[1]
+        modules = {**grpc_modules(grpc_server.address),
+                   "hung": {"check": "check_metrics",
+                            "args": ["--url", f"http://127.0.0.1:{port}/metrics", "--expr",
+                                     "x", "-t", "3"],
+                            "targets": [f"http://127.0.0.*:{port}/metrics"]}}
+        document = {"settings": {"max_concurrent_probes": 4}, "modules": modules}
+        with serving_modules(tmp_path, document) as served:
+            def hang_and_probe() -> list[float]:
+                with ThreadPoolExecutor(8) as pool:
+                    hung = [pool.submit(served.get, "/probe?module=hung&target=http://"
+                                        f"127.0.0.{host}:{port}/metrics")
+                            for host in range(2, 10)]
+                    time.sleep(0.5)
+                    latencies = []
+                    for _ in range(5):
+                        started = time.monotonic()
+                        assert served.get("/probe/grpc_up")[0] == 200
+                        latencies.append(time.monotonic() - started)
+                    answers = [future.result() for future in hung]
+                assert all(value(text, "probe_success") == 0 for _, text, _ in answers)
+                return latencies
+
+            assert max(hang_and_probe()) < 0.5
+            document["settings"] = {"max_concurrent_probes": 8,
+                                    "max_concurrent_probes_per_module": 2}
+            served.write_config(document)
+            served.signal(signal.SIGHUP)
+            assert "reloaded" in until(served.log, lambda log: "reloaded" in log)
+            assert max(hang_and_probe()) < 0.5
+
+
+# --- warm connections --------------------------------------------------------------------
 # --- warm connections --------------------------------------------------------------------
 
 def test_grpc_probes_reuse_one_channel_and_reconnect_after_a_restart(tmp_path):
@@ -326,6 +364,33 @@ def test_sigterm_drains_a_probe_in_flight_and_exits_0(tmp_path):
             assert "stopping" in served.log()
 
 
+def test_sigterm_answers_a_probe_of_a_module_a_reload_gave_a_longer_timeout(tmp_path):
+    """The drain reads the modules in force at the stop, not those of the start."""
+    with silent_listener() as address:
+        short = {"quick": {"check": "check_metrics",
+                           "args": ["--url", f"http://{address}/metrics", "--expr", "x",
+                                    "-t", "1"]}}
+        with serving_modules(tmp_path, {"modules": short}) as served:
+            long = {**short, "slow": {"check": "check_metrics",
+                                      "args": ["--url", f"http://{address}/metrics",
+                                               "--expr", "x", "-t", "4"]}}
+            served.write_config({"modules": long})
+            served.signal(signal.SIGHUP)
+            assert "reloaded" in until(served.log, lambda log: "reloaded" in log)
+            result: list = []
+            started = time.monotonic()
+            thread = threading.Thread(target=lambda: result.append(
+                served.get("/probe?module=slow")))
+            thread.start()
+            time.sleep(0.5)
+            served.signal(signal.SIGTERM)
+            thread.join(10)
+            assert served.process.wait(10) == 0
+            [(status, text, _)] = result
+            assert status == 200 and value(text, "probe_success") == 0
+            assert 3.5 < time.monotonic() - started < 6
+
+
 def test_check_config_exit_codes_and_the_executables_messages(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("modules:\n  g:\n    check: check_grpc_health\n"
@@ -396,7 +461,12 @@ def test_own_endpoints_and_hostile_requests(tmp_path, grpc_server):
                     + b"\r\n\r\n",
                     b"GET /probe/grpc_up HTTP/1.1\r\n" + b"".join(
                         b"X-%d: 1\r\n" % index for index in range(200)) + b"\r\n",
-                    b"NOT HTTP AT ALL\r\n\r\n"):
+                    b"NOT HTTP AT ALL\r\n\r\n",
+                    b"GARBAGE-SECRET-ECHO\r\n\r\n",
+                    b"GET /probe/grpc_up HTTP/9.9\r\nHost: x\r\n\r\n",
+                    b"GET /probe/grpc_up HTTP/1.1\r\nContent-Length: -SECRET-ECHO\r\n\r\n",
+                    b"GET /probe/grpc_up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"zz-SECRET-ECHO\r\n"):
             with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
                 sock.sendall(raw)
                 answer = b""
@@ -405,11 +475,21 @@ def test_own_endpoints_and_hostile_requests(tmp_path, grpc_server):
                     if not chunk:
                         break
                     answer += chunk
-                answers.append(answer)
-        statuses = [int(answer.split()[1]) for answer in answers]
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(body) < length:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                answers.append((head, body))
+        statuses = [int(head.split()[1]) for head, _ in answers]
         assert statuses[0] == 405 and statuses[2] == 404, statuses
         assert all(400 <= status < 500 for status in statuses), statuses
-        assert not any(b"Traceback" in answer for answer in answers)
+        for head, body in answers:  # one plain line, never the request quoted back
+            assert body.endswith(b"\n") and body.count(b"\n") == 1, (head, body)
+            assert b"Traceback" not in body and b"SECRET-ECHO" not in body, body
         # A slow client holds nothing: others are answered meanwhile.
         with socket.create_connection(("127.0.0.1", served.port)) as slow:
             slow.sendall(b"GET /probe/grpc_up HTTP/1.1\r\n")

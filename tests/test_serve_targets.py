@@ -52,3 +52,26 @@ def test_the_target_option_is_replaced_in_every_spelling():
                           "t:3") == ["--service", "x", "--addr", "t:3"]
     assert replace_option(["health", "--endpoints", "a", "--", "z"], {"--endpoints"},
                           "t") == ["health", "--endpoints", "t", "--", "z"]
+
+
+@pytest.mark.parametrize("dot", ["\u3002", "\uff0e", "\uff61"])
+@pytest.mark.parametrize("kind, pattern, target", [
+    ("endpoints", "http://etcd-*:2379", "http://etcd-a{dot}evil{dot}example:2379"),
+    ("url", "http://metrics-*:9100/metrics", "http://metrics-a{dot}evil{dot}example:9100/metrics"),
+    ("addr", "grpc-*:50051", "grpc-a{dot}evil{dot}example:50051"),
+])
+def test_dots_idna_would_make_are_refused(kind, pattern, target, dot):
+    """IDNA maps these full stops to '.': the client would dial another host than the
+    pattern matched. The host the URL parser sees is that other host indeed."""
+    from healthprobes.probes.http import parse_url
+
+    bent = target.format(dot=dot)
+    if kind != "addr":
+        assert parse_url(bent).host.endswith("evil.example")
+    with pytest.raises(TargetRefused, match="ASCII"):
+        check_target(bent, kind, [pattern])
+
+
+def test_patterns_are_ascii():
+    assert "ASCII" in pattern_problem("http://etcd-\u00e9*:2379")
+    assert pattern_problem("http://xn--etcd-9ua*:2379") == ""

@@ -38,6 +38,14 @@ class Settings:
     # Parsed options kept per ?target= of one module (with their warm connections);
     # the least recently probed go first.
     max_targets_per_module: int = DEFAULT_MAX_TARGETS_PER_MODULE
+    # Checks one module runs at once (None: a quarter of the pool, at least 1), so that
+    # a module whose targets hang leaves the rest of the pool to the other modules.
+    max_concurrent_probes_per_module: int | None = None
+
+    @property
+    def per_module(self) -> int:
+        chosen = self.max_concurrent_probes_per_module
+        return chosen if chosen is not None else max(1, self.max_concurrent_probes // 4)
 
 
 @dataclass
@@ -181,7 +189,8 @@ def read_settings(document: object, problems: list[str]) -> Settings:
         problems.append("settings: must be a mapping")
         return settings
     for key, value in document.items():
-        if key in ("max_concurrent_probes", "max_targets_per_module"):
+        if key in ("max_concurrent_probes", "max_targets_per_module",
+                   "max_concurrent_probes_per_module"):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
                 problems.append(f"settings.{key}: a whole number from 1 to 4096")
                 continue
@@ -193,7 +202,8 @@ def read_settings(document: object, problems: list[str]) -> Settings:
             settings.state_dir = value
         else:
             problems.append(f"settings: unknown key {key!r} (max_concurrent_probes, "
-                            "max_targets_per_module, state_dir)")
+                            "max_concurrent_probes_per_module, max_targets_per_module, "
+                            "state_dir)")
     return settings
 
 

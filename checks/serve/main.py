@@ -104,13 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 
 async def serve(path: str, config, host: str, port: int) -> int:
     from aiohttp import web
-    from healthprobes.checks.serve.server import LIMITS, build_app
+    from healthprobes.checks.serve.server import build_server
     from healthprobes.checks.serve.state import ServeState
 
     state = ServeState(path, config)
     longest = max((module.values.timeout for module in config.modules.values()), default=10.0)
-    runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=longest + 1,
-                           **LIMITS)
+    runner = web.ServerRunner(build_server(state), shutdown_timeout=longest + 1)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -139,8 +138,13 @@ async def serve(path: str, config, host: str, port: int) -> int:
     LOG.info("stopping: answering the %d probes in flight (at most %.3gs), then exiting",
              state.prober.busy, longest)
     state.ready = False
-    await runner.cleanup()  # stops listening, then waits for the requests in flight
-    await state.prober.drain(1.0)
+    # Stop listening, then let the runs in flight end (each request is answered by its
+    # own deadline; the longest -t is read now, as a reload may have changed it), then
+    # close the connections.
+    for site in list(runner.sites):
+        await site.stop()
+    await state.prober.drain(longest + 1)
+    await runner.cleanup()
     state.close()
     LOG.info("stopped")
     return 0

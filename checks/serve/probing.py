@@ -1,8 +1,9 @@
 """Running probes: a bounded pool, one deadline per probe, overlapping probes shared.
 
 Each probe runs ``evaluate`` on a worker thread of a pool of
-``max_concurrent_probes``; the HTTP side only awaits its answer, so a hung target
-holds one worker at most until its deadline, never the server. The answer is due
+``max_concurrent_probes``, at most ``max_concurrent_probes_per_module`` of them for
+one module; the HTTP side only awaits its answer, so a hung target holds workers of
+its own module only, and only until its deadline, never the server. The answer is due
 at the probe's deadline whatever the run is doing: a run still going then is left
 to finish on its own (its connections bounded by the same deadline) and the request
 gets the check's own timeout verdict. Probes of the same module and target that
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 from healthprobes.checks.runtime.evaluation import evaluate, probe_deadline, timeout_report
 from healthprobes.checks.serve.workers import Workers
@@ -53,22 +55,51 @@ class Answer:
         self.report, self.seconds, self.shared = report, seconds, shared
 
 
+class Run:
+    """One evaluation of a module for a target: the requests waiting for it, and the
+    monotonic time its answer is due (a request arriving after that starts a new run
+    instead of sharing one that can no longer answer in time)."""
+
+    __slots__ = ("due", "job", "module", "waiting")
+
+    def __init__(self, module: str, due: float) -> None:
+        self.module, self.due = module, due
+        self.waiting: list[asyncio.Future] = []
+        self.job = None  # the call to make, while the run waits for a worker
+
+
 class Prober:
     """Runs checks for requests. Each request waits on a future of its own, settled
     either by the run's result or by its own deadline timer, whichever comes first: one
     hand-over from the worker to the waiting requests, without the chain of futures
     that ``wait_for(shield(...))`` adds to every probe (each link one more turn of the
-    event loop)."""
+    event loop).
 
-    def __init__(self, max_concurrent: int) -> None:
+    A module runs at most ``per_module`` checks at once; its further runs wait in a
+    queue of its own, so a module whose targets hang (a subnet of etcd members gone)
+    holds at most that many workers and the others keep answering. A queued run whose
+    deadline passes before a worker is free is dropped: its requests have had their
+    timeout verdict already.
+    """
+
+    def __init__(self, max_concurrent: int, per_module: int) -> None:
         self._workers = Workers(max_concurrent)
-        # Runs in flight by (module options, target): the requests waiting for each.
-        self._in_flight: dict[tuple[int, str | None], list[asyncio.Future]] = {}
+        self.per_module = per_module
+        # Runs in flight (queued or running) by (module options, target).
+        self._in_flight: dict[tuple[int, str | None], Run] = {}
+        self._running: dict[str, int] = {}  # checks running per module
+        self._queued: dict[str, deque[Run]] = {}
         self.runs = 0  # runs started (a shared probe starts none)
 
     @property
     def busy(self) -> int:
         return len(self._in_flight)
+
+    def resize(self, max_concurrent: int, per_module: int) -> None:
+        """New limits from a reloaded configuration: a larger pool starts its threads as
+        they are needed; threads of a larger old pool stay, idle, until a restart."""
+        self._workers.limit = max_concurrent
+        self.per_module = per_module
 
     async def probe(self, runtime: ModuleRuntime, values: Values, target: str | None,
                     seconds: float) -> Answer:
@@ -76,13 +107,13 @@ class Prober:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         key = (id(values), target)
-        waiting = self._in_flight.get(key)
-        shared = waiting is not None
-        if waiting is None:
-            waiting = self._in_flight[key] = []
-            self._start(loop, runtime, values, seconds, key)
+        run = self._in_flight.get(key)
+        shared = run is not None and run.due > started
+        if not shared:
+            run = self._in_flight[key] = Run(runtime.module.name, started + seconds)
+            self._start(loop, runtime, values, seconds, key, run)
         waiter = loop.create_future()
-        waiting.append(waiter)
+        run.waiting.append(waiter)
         timer = loop.call_later(seconds, _settle, waiter, None)
         try:
             report = await waiter
@@ -95,15 +126,45 @@ class Prober:
         return Answer(report, time.monotonic() - started, shared)
 
     def _start(self, loop: asyncio.AbstractEventLoop, runtime: ModuleRuntime, values: Values,
-               seconds: float, key: tuple[int, str | None]) -> None:
+               seconds: float, key: tuple[int, str | None], run: Run) -> None:
         deadline = probe_deadline(seconds)  # counted from now: waiting for a worker counts
         self.runs += 1
 
-        def finished(report: Report) -> None:  # on the event loop
-            for waiter in self._in_flight.pop(key, ()):
+        def finished(report: Report | None) -> None:  # on the event loop
+            if self._in_flight.get(key) is run:
+                del self._in_flight[key]
+            for waiter in run.waiting:
                 _settle(waiter, report)
+            self._running[run.module] -= 1
+            self._next(loop, run.module)
 
-        self._workers.submit(loop, lambda: _evaluate(runtime, values, deadline), finished)
+        run.job = (lambda: _evaluate(runtime, values, deadline), finished)
+        if self._running.get(run.module, 0) < self.per_module:
+            self._submit(loop, run)
+        else:
+            self._queued.setdefault(run.module, deque()).append(run)
+
+    def _submit(self, loop: asyncio.AbstractEventLoop, run: Run) -> None:
+        call, finished = run.job
+        run.job = None
+        self._running[run.module] = self._running.get(run.module, 0) + 1
+        self._workers.submit(loop, call, finished)
+
+    def _next(self, loop: asyncio.AbstractEventLoop, module: str) -> None:
+        """Start the module's next queued run that can still answer in time."""
+        queue = self._queued.get(module)
+        now = time.monotonic()
+        while queue:
+            run = queue.popleft()
+            if run.due > now:
+                self._submit(loop, run)
+                return
+            for key, in_flight in list(self._in_flight.items()):  # dropped: too late
+                if in_flight is run:
+                    del self._in_flight[key]
+            for waiter in run.waiting:
+                _settle(waiter, None)
+        self._queued.pop(module, None)
 
     async def drain(self, seconds: float) -> None:
         """Wait (at most ``seconds``) for the runs in flight to end."""

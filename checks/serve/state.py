@@ -29,7 +29,7 @@ class ServeState:
         self.path = path
         self.config = config
         self.metrics = OwnMetrics()
-        self.prober = Prober(config.settings.max_concurrent_probes)
+        self.prober = Prober(config.settings.max_concurrent_probes, config.settings.per_module)
         self.runtimes = {name: ModuleRuntime(module, config.settings)
                          for name, module in config.modules.items()}
         self.metrics.loaded(True)
@@ -69,6 +69,7 @@ class ServeState:
             else:
                 runtimes[name] = ModuleRuntime(module, config.settings)
         self.runtimes, self.config = runtimes, config
+        self.prober.resize(config.settings.max_concurrent_probes, config.settings.per_module)
         kept_ids = {id(runtime) for runtime in runtimes.values()}
         for runtime in old.values():
             if id(runtime) not in kept_ids:

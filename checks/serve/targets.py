@@ -1,6 +1,8 @@
 """Which ``?target=`` values a module accepts: never an open proxy.
 
-A target is first read as what it stands for (a gRPC ``host:port``, an etcd client
+A target is ASCII (a client would turn a non-ASCII name into IDNA, where some
+non-ASCII characters become dots the pattern never saw). It is then read as what it
+stands for (a gRPC ``host:port``, an etcd client
 URL, a metrics URL) and refused if it carries anything a glob could be fooled by: a
 user part (``https://10.0.0.1:2379@evil.example``), a dot segment
 (``/../x``), percent-escapes, a comma (check_etcd would split it into two
@@ -30,6 +32,8 @@ def pattern_problem(pattern: str) -> str:
     """Why a configured pattern is unusable, or ""."""
     if len(pattern) > MAX_TARGET:
         return f"a pattern longer than {MAX_TARGET} characters"
+    if not pattern.isascii():
+        return f"{pattern!r}: ASCII only (write an internationalized name as xn--)"
     if any(char in _FORBIDDEN or ord(char) < 32 or ord(char) == 127 for char in pattern):
         return f"{pattern!r}: a pattern has no spaces, quotes or any of @ , \\ % {{ }} | ^ < >"
     if "**" in pattern:
@@ -60,6 +64,12 @@ def check_target(target: str, kind: str, patterns: list[str]) -> None:
         raise TargetRefused("this module takes no target (its config has no targets: patterns)")
     if not target or len(target) > MAX_TARGET:
         raise TargetRefused(f"target: give 1 to {MAX_TARGET} characters")
+    if not target.isascii():
+        # The clients turn a non-ASCII host into IDNA, where the ideographic full stop
+        # and its kin become dots: "etcd-a\u3002evil\u3002example" would match "etcd-*" here
+        # and dial etcd-a.evil.example there. Patterns and targets are ASCII (an
+        # internationalized name is written in its xn-- form).
+        raise TargetRefused("target: ASCII only (write an internationalized name as xn--)")
     if any(char in _FORBIDDEN or ord(char) < 33 or ord(char) == 127 for char in target):
         raise TargetRefused("target: an address has no user part, spaces, commas, quotes, "
                             "percent-escapes or any of @ \\ { } | ^ < >")
