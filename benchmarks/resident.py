@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from benchmarks.http_load import KeepAlive
+from servers.processes import stop_process
 
 TICK = 1 / os.sysconf("SC_CLK_TCK")
 
@@ -80,13 +81,7 @@ class Resident:
         return self._log.read().decode(errors="replace")[-size:]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log.close()
 
     def __enter__(self) -> "Resident":

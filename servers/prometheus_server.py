@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from servers.grpc_health_server import free_port
+from servers.processes import stop_process
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 
@@ -80,13 +81,7 @@ class PrometheusServer:
         return data["result"]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> PrometheusServer:

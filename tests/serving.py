@@ -17,6 +17,7 @@ from typing import NamedTuple
 import yaml
 
 from servers.grpc_health_server import free_port
+from servers.processes import stop_process
 from tests.conftest import BIN
 
 
@@ -79,14 +80,7 @@ def wait_until_ready(serving: Serving, seconds: float = 20) -> None:
 
 def stop(process: subprocess.Popen) -> int:
     """SIGTERM (serve drains and exits 0); SIGKILL if it has not exited 20 s later."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
+    return stop_process(process, grace=20)
 
 
 @contextlib.contextmanager

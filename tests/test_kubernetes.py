@@ -177,11 +177,16 @@ def orders_server(certs, tmp_path):
         yield server
 
 
-def grpc_swaps(certs, address: str) -> dict[str, str]:
-    return {"127.0.0.1:50051": address,
+def sidecar_swaps(certs, deployed: str, address: str) -> dict[str, str]:
+    """The sidecar's config with the test's app address and certificates."""
+    return {deployed: address,
             "/etc/healthprobes/tls/ca.crt": str(certs.ca),
             "/etc/healthprobes/tls/tls.crt": str(certs.client_cert),
             "/etc/healthprobes/tls/tls.key": str(certs.client_key)}
+
+
+def grpc_swaps(certs, address: str) -> dict[str, str]:
+    return sidecar_swaps(certs, "127.0.0.1:50051", address)
 
 
 def test_grpc_service_probes_over_mtls(orders_server, certs):
@@ -603,10 +608,7 @@ def write_swapped_config(name: str, swaps: dict[str, str], folder: Path) -> Path
 
 
 def kvstore_swaps(certs, address: str) -> dict[str, str]:
-    return {"127.0.0.1:2379": address,
-            "/etc/healthprobes/tls/ca.crt": str(certs.ca),
-            "/etc/healthprobes/tls/tls.crt": str(certs.client_cert),
-            "/etc/healthprobes/tls/tls.key": str(certs.client_key)}
+    return sidecar_swaps(certs, "127.0.0.1:2379", address)
 
 
 def kubeadm_node_pki(folder: Path, **valid: float) -> tuple[Made, Path, Path]:
@@ -728,6 +730,23 @@ def spec_labels(name: str) -> dict:
     return workload["spec"]["template"]["metadata"]["labels"]
 
 
+def kvstore_server_files(certs, tmp_path: Path, **validity) -> TlsFiles:
+    """The kvstore app's TLS files: a server certificate naming kvstore.default.svc (as
+    the sidecar's modules verify) and 127.0.0.1, client certificates required."""
+    server = certs.ca_object.issue_cert("kvstore.default.svc", "127.0.0.1", **validity)
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    return TlsFiles(str(tmp_path / "server.pem"), str(tmp_path / "server.key"), str(certs.ca),
+                    str(certs.client_cert), str(certs.client_key))
+
+
+def kubelet_paths() -> dict[str, str]:
+    """The app container's startup, liveness and readiness httpGet paths."""
+    spec, _ = serve_container("grpc-sidecar.yaml")
+    return {name: spec["containers"][0][name]["httpGet"]["path"]
+            for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+
+
 @needs_etcd
 def test_the_sidecar_answers_the_kubelets_probes_over_mtls(certs, tmp_path):
     """The kvstore Deployment as it runs: a real etcd demanding client certificates (its
@@ -735,15 +754,8 @@ def test_the_sidecar_answers_the_kubelets_probes_over_mtls(certs, tmp_path):
     ConfigMap's modules, and the app's httpGet probes, path for path: 200 while etcd
     serves, 503 with the check's reason when its client certificate is a stranger's and
     when etcd is gone."""
-    ca = certs.ca_object
-    server = ca.issue_cert("kvstore.default.svc", "127.0.0.1")
-    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
-    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    files = TlsFiles(str(tmp_path / "server.pem"), str(tmp_path / "server.key"), str(certs.ca),
-                     str(certs.client_cert), str(certs.client_key))
-    spec, _ = serve_container("grpc-sidecar.yaml")
-    paths = {name: spec["containers"][0][name]["httpGet"]["path"]
-             for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    files = kvstore_server_files(certs, tmp_path)
+    paths = kubelet_paths()
     with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
         address = cluster.members[0].client_url.removeprefix("https://")
         config = write_swapped_config("grpc-sidecar.yaml", kvstore_swaps(certs, address),
@@ -957,19 +969,12 @@ def test_the_sidecars_certificate_module_warns_without_failing_the_kubelets_prob
     (no restart, no pod taken out of the Service for a date), while the module meant for
     Prometheus answers CRITICAL with both certificates' days."""
     now = datetime.datetime.now(datetime.UTC)
-    ca = certs.ca_object
-    server = ca.issue_cert("kvstore.default.svc", "127.0.0.1",
-                           not_after=now + datetime.timedelta(days=5))
-    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
-    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    client = ca.issue_cert("probe@kvstore.test", not_after=now + datetime.timedelta(days=20))
+    files = kvstore_server_files(certs, tmp_path, not_after=now + datetime.timedelta(days=5))
+    client = certs.ca_object.issue_cert("probe@kvstore.test",
+                                        not_after=now + datetime.timedelta(days=20))
     client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
     client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
-    files = TlsFiles(str(tmp_path / "server.pem"), str(tmp_path / "server.key"), str(certs.ca),
-                     str(certs.client_cert), str(certs.client_key))
-    spec, _ = serve_container("grpc-sidecar.yaml")
-    paths = {name: spec["containers"][0][name]["httpGet"]["path"]
-             for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    paths = kubelet_paths()
     with EtcdCluster(BINARIES["3.5"], 1, tls=files) as cluster:
         address = cluster.members[0].client_url.removeprefix("https://")
         swaps = {**kvstore_swaps(certs, address),

@@ -204,6 +204,20 @@ def test_scrape_timeout_header_cuts_the_deadline(tmp_path):
     assert 1.0 < took < 1.9, took
 
 
+def healthy_while_hung(served, hung_paths: list[str], probes: int) -> tuple[list, list]:
+    """The hung paths requested at once; meanwhile ``probes`` probes of the healthy
+    grpc_up module, each 200: their latencies, and the hung paths' answers."""
+    with ThreadPoolExecutor(len(hung_paths)) as pool:
+        hung = [pool.submit(served.get, path) for path in hung_paths]
+        time.sleep(0.4)
+        latencies = []
+        for _ in range(probes):
+            started = time.monotonic()
+            assert served.get("/probe/grpc_up")[0] == 200
+            latencies.append(time.monotonic() - started)
+        return latencies, [future.result() for future in hung]
+
+
 def test_a_hung_target_blocks_no_other_module_and_overlapping_probes_share_a_run(
         tmp_path, grpc_server):
     with silent_listener(accepted := []) as address:
@@ -213,15 +227,7 @@ def test_a_hung_target_blocks_no_other_module_and_overlapping_probes_share_a_run
                                      "-t", "3"]}}
         with serving_modules(tmp_path, {"modules": modules}) as served:
             assert served.get("/probe/grpc_up")[0] == 200  # warm
-            with ThreadPoolExecutor(8) as pool:
-                hung = [pool.submit(served.get, "/probe/hung") for _ in range(5)]
-                time.sleep(0.3)
-                latencies = []
-                for _ in range(20):
-                    started = time.monotonic()
-                    assert served.get("/probe/grpc_up")[0] == 200
-                    latencies.append(time.monotonic() - started)
-                answers = [future.result() for future in hung]
+            latencies, answers = healthy_while_hung(served, ["/probe/hung"] * 5, 20)
             assert [status for status, _, _ in answers] == [503] * 5
             assert all("no result within" in body or "no answer" in body
                        for _, body, _ in answers), answers
@@ -243,17 +249,9 @@ def test_a_module_whose_many_targets_hang_leaves_workers_to_the_others(tmp_path,
         document = {"settings": {"max_concurrent_probes": 4}, "modules": modules}
         with serving_modules(tmp_path, document) as served:
             def hang_and_probe() -> list[float]:
-                with ThreadPoolExecutor(8) as pool:
-                    hung = [pool.submit(served.get, "/probe?module=hung&target=http://"
-                                        f"127.0.0.{host}:{port}/metrics")
-                            for host in range(2, 10)]
-                    time.sleep(0.5)
-                    latencies = []
-                    for _ in range(5):
-                        started = time.monotonic()
-                        assert served.get("/probe/grpc_up")[0] == 200
-                        latencies.append(time.monotonic() - started)
-                    answers = [future.result() for future in hung]
+                latencies, answers = healthy_while_hung(served, [
+                    f"/probe?module=hung&target=http://127.0.0.{host}:{port}/metrics"
+                    for host in range(2, 10)], 5)
                 assert all(value(text, "probe_success") == 0 for _, text, _ in answers)
                 return latencies
 
@@ -280,13 +278,7 @@ def test_grpc_probes_reuse_one_channel_and_reconnect_after_a_restart(tmp_path):
             assert len(server.servicer.peers_seen) == 1, server.servicer.peers_seen
         assert served.get("/probe/g")[0] == 503
         with health_server(f"127.0.0.1:{port}"):
-            statuses = []
-            for _ in range(15):
-                statuses.append(served.get("/probe/g")[0])
-                if statuses[-1] == 200:
-                    break
-                time.sleep(0.3)
-            assert statuses[-1] == 200, statuses
+            assert until(lambda: served.get("/probe/g")[0], lambda status: status == 200) == 200
 
 
 @needs_etcd
@@ -307,13 +299,7 @@ def test_etcd_probes_reuse_one_connection_and_reconnect(tmp_path):
             member.process = subprocess.Popen(cluster.command(member),
                                               stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL)
-            statuses = []
-            for _ in range(40):
-                statuses.append(served.get("/probe/e")[0])
-                if statuses[-1] == 200:
-                    break
-                time.sleep(0.25)
-            assert statuses[-1] == 200, statuses
+            assert until(lambda: served.get("/probe/e")[0], lambda status: status == 200) == 200
             after = established_to(served.process.pid, member.client_port)
             assert len(after) == 1 and not after & ports, (ports, after)  # a new connection
 
@@ -345,21 +331,28 @@ def test_sighup_reloads_good_and_keeps_old_modules_on_a_bad_file(tmp_path, grpc_
         assert len(failed) == 1 and "--addr needs a value" in failed[0], failed
 
 
+def probed_through_sigterm(served, path: str):
+    """A probe sent, SIGTERM half a second later: its answer and how long it took;
+    serve must have exited 0."""
+    result: list = []
+    started = time.monotonic()
+    thread = threading.Thread(target=lambda: result.append(served.get(path)))
+    thread.start()
+    time.sleep(0.5)
+    served.signal(signal.SIGTERM)
+    thread.join(10)
+    assert served.process.wait(10) == 0
+    [answer] = result
+    return answer, time.monotonic() - started
+
+
 def test_sigterm_drains_a_probe_in_flight_and_exits_0(tmp_path):
     with silent_listener() as address:
         modules = {"hung": {"check": "check_metrics",
                             "args": ["--url", f"http://{address}/metrics", "--expr", "x",
                                      "-t", "2"]}}
         with serving_modules(tmp_path, {"modules": modules}) as served:
-            result: list = []
-            thread = threading.Thread(target=lambda: result.append(
-                served.get("/probe?module=hung")))
-            thread.start()
-            time.sleep(0.5)
-            served.signal(signal.SIGTERM)
-            thread.join(10)
-            assert served.process.wait(10) == 0
-            [(status, text, _)] = result
+            (status, text, _), _ = probed_through_sigterm(served, "/probe?module=hung")
             assert status == 200 and value(text, "probe_success") == 0
             assert "stopping" in served.log()
 
@@ -377,18 +370,9 @@ def test_sigterm_answers_a_probe_of_a_module_a_reload_gave_a_longer_timeout(tmp_
             served.write_config({"modules": long})
             served.signal(signal.SIGHUP)
             assert "reloaded" in until(served.log, lambda log: "reloaded" in log)
-            result: list = []
-            started = time.monotonic()
-            thread = threading.Thread(target=lambda: result.append(
-                served.get("/probe?module=slow")))
-            thread.start()
-            time.sleep(0.5)
-            served.signal(signal.SIGTERM)
-            thread.join(10)
-            assert served.process.wait(10) == 0
-            [(status, text, _)] = result
+            (status, text, _), took = probed_through_sigterm(served, "/probe?module=slow")
             assert status == 200 and value(text, "probe_success") == 0
-            assert 3.5 < time.monotonic() - started < 6
+            assert 3.5 < took < 6
 
 
 def test_check_config_exit_codes_and_the_executables_messages(tmp_path):
