@@ -27,6 +27,7 @@ from healthprobes.checks.runtime.options import (
 )
 from healthprobes.checks.runtime.program import CheckProgram
 from healthprobes.checks.runtime.ranges import parse_range
+from healthprobes.checks.runtime.render import COLLECTOR_FORMATS
 from healthprobes.checks.runtime.results import Findings, Report, Result
 from healthprobes.checks.runtime.states import CRITICAL, OK, UNKNOWN, parse_state, state_name
 from healthprobes.probes.errors import ProbeError
@@ -223,7 +224,8 @@ def validate(args: Values) -> None:
     args.services = list(dict.fromkeys(args.service or [""]))  # repeated names once
 
 
-COLLECTOR_FORMATS = ("json", "influx", "prometheus")
+# Formats whose consumer stores numbers (a script's JSON, Telegraf, Categraf).
+METRIC_FORMATS = ("json", *COLLECTOR_FORMATS)
 
 
 def reads_certificates(args: Values) -> bool:
@@ -239,7 +241,7 @@ def reads_certificates(args: Values) -> bool:
         return True
     if args.probe:
         return False
-    return args.tls_no_verify or bool(args.verbose) or args.format in COLLECTOR_FORMATS
+    return args.tls_no_verify or bool(args.verbose) or args.format in METRIC_FORMATS
 
 
 class GrpcHealth:

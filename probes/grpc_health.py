@@ -174,12 +174,6 @@ class HealthClient:
 
     # -- the server's certificates ------------------------------------------------------
 
-    @property
-    def reads_chain_free(self) -> bool:
-        """Whether the certificates come from a handshake made anyway (--tls-no-verify's
-        relay) rather than from an extra one."""
-        return self._relay is not None
-
     def presented_certificates(self, max_age: float = CHAIN_MAX_AGE) -> list[bytes]:
         """The certificates the server presented, DER, leaf first ([] without TLS).
 

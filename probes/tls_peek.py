@@ -23,24 +23,29 @@ from healthprobes.probes.tls import TlsMaterial, describe_ssl_error, presented_c
 NO_CHECK_TIME = 0x200000  # OpenSSL's X509_V_FLAG_NO_CHECK_TIME; ssl has no name for it
 
 
-def client_context(material: TlsMaterial, verify: bool, roots: str | None = None
-                   ) -> ssl.SSLContext:
+def grpc_tls_context(where: str, material: TlsMaterial, verify: bool,
+                     roots: str | None = None) -> ssl.SSLContext:
     """A context for a gRPC server: ALPN h2 (gRPC servers refuse TLS without it), the
     client certificate when given; with ``verify``, the CA file (``roots``: gRPC's own
-    bundle when the user named none, None for the system's) and the name, not dates."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if verify:
-        context.verify_flags |= NO_CHECK_TIME
-        if material.ca_path or roots:
-            context.load_verify_locations(cafile=material.ca_path or roots)
+    bundle when the user named none, None for the system's) and the name, not dates.
+    Files ssl cannot use are a ProbeError (CONFIG) for ``where``."""
+    try:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if verify:
+            context.verify_flags |= NO_CHECK_TIME
+            if material.ca_path or roots:
+                context.load_verify_locations(cafile=material.ca_path or roots)
+            else:
+                context.load_default_certs()
         else:
-            context.load_default_certs()
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["h2"])
-    if material.cert_path and material.key_path:
-        context.load_cert_chain(material.cert_path, material.key_path)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["h2"])
+        if material.cert_path and material.key_path:
+            context.load_cert_chain(material.cert_path, material.key_path)
+    except (OSError, ssl.SSLError) as error:
+        raise ProbeError(where, f"cannot use the TLS files ({describe_ssl_error(error)})",
+                         ProbeError.CONFIG) from None
     return context
 
 
@@ -84,11 +89,7 @@ def peek_chain(where: str, address: tuple[str, int] | str, server_name: str,
     """The certificates the server presents (DER, leaf first), read on a handshake of
     their own, verified for trust and name but not dates, within ``timeout`` seconds
     (capped by the deadline)."""
-    try:
-        context = client_context(material, verify=True, roots=roots)
-    except (OSError, ssl.SSLError) as error:
-        raise ProbeError(where, f"cannot use the TLS files ({describe_ssl_error(error)})",
-                         ProbeError.CONFIG) from None
+    context = grpc_tls_context(where, material, verify=True, roots=roots)
     secured = open_tls(where, address, server_name, context, deadline.cap(timeout))
     try:
         return presented_certificates(secured)

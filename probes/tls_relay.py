@@ -19,9 +19,8 @@ import threading
 import time
 
 from healthprobes.probes.deadline import Deadline
-from healthprobes.probes.errors import ProbeError
-from healthprobes.probes.tls import TlsMaterial, describe_ssl_error, presented_certificates
-from healthprobes.probes.tls_peek import client_context, open_tls
+from healthprobes.probes.tls import TlsMaterial, presented_certificates
+from healthprobes.probes.tls_peek import grpc_tls_context, open_tls
 
 
 class InsecureTlsRelay:
@@ -50,11 +49,7 @@ class InsecureTlsRelay:
 
     def _handshake(self, host: str, port: int, server_name: str | None,
                    material: TlsMaterial, deadline: Deadline) -> ssl.SSLSocket:
-        try:
-            context = client_context(material, verify=False)
-        except (OSError, ssl.SSLError) as error:
-            raise ProbeError(self._where, f"cannot use the TLS files "
-                             f"({describe_ssl_error(error)})", ProbeError.CONFIG) from None
+        context = grpc_tls_context(self._where, material, verify=False)
         return open_tls(self._where, (host, port), server_name or host, context,
                         deadline.remaining())
 

@@ -119,6 +119,15 @@ class MemoryHistories:
             turn = self._turns.setdefault(identity, _thread.allocate_lock())
         return MemoryState(self, identity, turn)
 
+    def get(self, identity: str) -> tuple[float, History] | None:
+        """When the history was last saved, and the history; None if never."""
+        with self._lock:
+            return self._kept.get(identity)
+
+    def put(self, identity: str, history: History, now: float) -> None:
+        with self._lock:
+            self._kept[identity] = (now, history)
+
 
 class MemoryState:
     """A StateFile's interface over :class:`MemoryHistories`."""
@@ -139,8 +148,7 @@ class MemoryState:
             self._turn.release()
 
     def load(self, now: float, max_age: float) -> History:
-        with self.store._lock:
-            kept = self.store._kept.get(self.identity)
+        kept = self.store.get(self.identity)
         if kept is None:
             return History()
         updated, history = kept
@@ -153,8 +161,7 @@ class MemoryState:
         return history
 
     def save(self, history: History, now: float) -> None:
-        with self.store._lock:
-            self.store._kept[self.identity] = (now, history)
+        self.store.put(self.identity, history, now)
 
 
 def check_private_directory(directory: str) -> None:

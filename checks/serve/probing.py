@@ -49,10 +49,10 @@ def answer_within(timeout: float, scrape_timeout: str | None) -> float:
 class Answer:
     """A probe's report and how long the request waited for it."""
 
-    __slots__ = ("report", "seconds", "shared")
+    __slots__ = ("report", "seconds")
 
-    def __init__(self, report: Report, seconds: float, shared: bool) -> None:
-        self.report, self.seconds, self.shared = report, seconds, shared
+    def __init__(self, report: Report, seconds: float) -> None:
+        self.report, self.seconds = report, seconds
 
 
 class Run:
@@ -60,10 +60,10 @@ class Run:
     monotonic time its answer is due (a request arriving after that starts a new run
     instead of sharing one that can no longer answer in time)."""
 
-    __slots__ = ("due", "job", "module", "waiting")
+    __slots__ = ("due", "job", "key", "module", "waiting")
 
-    def __init__(self, module: str, due: float) -> None:
-        self.module, self.due = module, due
+    def __init__(self, key: tuple[int, str | None], module: str, due: float) -> None:
+        self.key, self.module, self.due = key, module, due
         self.waiting: list[asyncio.Future] = []
         self.job = None  # the call to make, while the run waits for a worker
 
@@ -89,7 +89,6 @@ class Prober:
         self._in_flight: dict[tuple[int, str | None], Run] = {}
         self._running: dict[str, int] = {}  # checks running per module
         self._queued: dict[str, deque[Run]] = {}
-        self.runs = 0  # runs started (a shared probe starts none)
 
     @property
     def busy(self) -> int:
@@ -108,10 +107,9 @@ class Prober:
         loop = asyncio.get_running_loop()
         key = (id(values), target)
         run = self._in_flight.get(key)
-        shared = run is not None and run.due > started
-        if not shared:
-            run = self._in_flight[key] = Run(runtime.module.name, started + seconds)
-            self._start(loop, runtime, values, seconds, key, run)
+        if run is None or run.due <= started:  # none to share, or one too late to answer
+            run = self._in_flight[key] = Run(key, runtime.module.name, started + seconds)
+            self._start(loop, runtime, values, seconds, run)
         waiter = loop.create_future()
         run.waiting.append(waiter)
         timer = loop.call_later(seconds, _settle, waiter, None)
@@ -123,16 +121,14 @@ class Prober:
             LOG.warning("module %s: no result within %.3gs; the run is left to end on its own",
                         runtime.module.name, seconds)
             report = timeout_report(runtime.program, values, runtime.program.target(values))
-        return Answer(report, time.monotonic() - started, shared)
+        return Answer(report, time.monotonic() - started)
 
     def _start(self, loop: asyncio.AbstractEventLoop, runtime: ModuleRuntime, values: Values,
-               seconds: float, key: tuple[int, str | None], run: Run) -> None:
+               seconds: float, run: Run) -> None:
         deadline = probe_deadline(seconds)  # counted from now: waiting for a worker counts
-        self.runs += 1
 
         def finished(report: Report | None) -> None:  # on the event loop
-            if self._in_flight.get(key) is run:
-                del self._in_flight[key]
+            self._forget(run)
             for waiter in run.waiting:
                 _settle(waiter, report)
             self._running[run.module] -= 1
@@ -159,12 +155,15 @@ class Prober:
             if run.due > now:
                 self._submit(loop, run)
                 return
-            for key, in_flight in list(self._in_flight.items()):  # dropped: too late
-                if in_flight is run:
-                    del self._in_flight[key]
+            self._forget(run)  # dropped: too late
             for waiter in run.waiting:
                 _settle(waiter, None)
         self._queued.pop(module, None)
+
+    def _forget(self, run: Run) -> None:
+        """No longer in flight (unless a newer run of its key has taken its place)."""
+        if self._in_flight.get(run.key) is run:
+            del self._in_flight[run.key]
 
     async def drain(self, seconds: float) -> None:
         """Wait (at most ``seconds``) for the runs in flight to end."""
